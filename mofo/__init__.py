@@ -1,0 +1,1 @@
+"""mofo: Modality Forcing for images and depth with one diffusion transformer."""
