@@ -26,6 +26,40 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS: list = []
 
 
+# --- info ---
+def add_info_command(sub):
+    p = sub.add_parser("info", help="parameter counts of a preset or checkpoint, per part")
+    p.add_argument("--preset", default="tiny", help="preset name (see `mofo info --list`)")
+    p.add_argument("--json", action="store_true", help='print {"total": N, "parts": {...}}')
+    p.add_argument("--list", action="store_true", help="list the presets")
+    p.set_defaults(func=run_info)
+
+
+def run_info(args):
+    from .config import get_preset, presets
+    from .model import parameter_counts
+
+    if args.list:
+        print("\n".join(presets))
+        return
+    cfg = get_preset(args.preset)
+    parts = parameter_counts(cfg)
+    if args.json:
+        import json
+
+        print(json.dumps({"preset": args.preset, "total": sum(parts.values()), "parts": parts}))
+        return
+    print(f"{args.preset}: {cfg.hidden_size} wide, {cfg.num_heads} heads, {cfg.depth_double} triple + "
+          f"{cfg.depth_single} single + {cfg.depth_decoder} depth-decoder blocks, {cfg.resolution} px")
+    for name, n in parts.items():
+        print(f"  {name:<14}{n:>16,}")
+    print(f"  {'total':<14}{sum(parts.values()):>16,}")
+
+
+COMMANDS.append(add_info_command)
+# --- end info ---
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:

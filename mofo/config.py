@@ -1,0 +1,132 @@
+"""Model configurations: frozen dataclasses and the table of named presets.
+
+A `ModelConfig` describes everything needed to rebuild a model and its codecs:
+the DiT sizes, the token layout (values per image / depth token), the text
+encoder and the sampling schedule. It round-trips through JSON and is saved
+beside every checkpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    # transformer
+    hidden_size: int = 128
+    num_heads: int = 4
+    depth_double: int = 2  # triple-stream blocks (text, image, depth)
+    depth_single: int = 2  # single-stream blocks over the joint sequence
+    depth_decoder: int = 1  # depth-only single-stream blocks before the depth head
+    mlp_ratio: float = 3.0
+    axes_dim: tuple[int, ...] = (8, 8, 8, 8)  # RoPE dims per axis (modality, row, col, text index)
+    theta: int = 2000
+    time_mixing: bool = False  # zero-gated cross-stream timestep mixing (release v2)
+    with_depth: bool = True  # False: plain text-to-image DiT (pre-training)
+    depth_mask_input: bool = False  # feed the validity mask beside the depth values (METHOD §6)
+    # tokens
+    resolution: int = 32  # square training resolution in pixels
+    patch_size: int = 4  # pixels per token side (image and depth share the grid)
+    image_codec: str = "pixel"  # "pixel" or a VAE codec name (later issue)
+    image_channels: int = 48  # values per image token: p*p*3 in pixel space, 128 for FLUX.2 latents
+    # text
+    text_encoder: str = "minilm"  # "minilm", "bytes", or a local Hugging Face model directory
+    txt_dim: int = 384  # width of the text encoder's hidden states
+    txt_len: int = 32  # text tokens (padded / truncated)
+    # sampling (METHOD §7)
+    shift_mu: float = 1.1
+
+    def __post_init__(self):
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+        if sum(self.axes_dim) != self.head_dim:
+            raise ValueError(f"axes_dim {self.axes_dim} must sum to the head dim {self.head_dim}")
+        if any(d % 2 for d in self.axes_dim):
+            raise ValueError(f"every RoPE axis needs an even number of dims, got {self.axes_dim}")
+        if self.resolution % self.grid_patch:
+            raise ValueError(f"resolution {self.resolution} is not divisible by the token size {self.grid_patch}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def grid_patch(self) -> int:
+        """Pixels per token side on the shared image/depth grid."""
+        return self.patch_size
+
+    @property
+    def depth_channels(self) -> int:
+        """Values per depth token: p*p depth pixels (+ p*p mask values when fed)."""
+        return self.patch_size**2 * (2 if self.depth_mask_input else 1)
+
+    @property
+    def depth_out_channels(self) -> int:
+        return self.patch_size**2
+
+    def replace(self, **changes) -> ModelConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+        d = dict(d)
+        if "axes_dim" in d:
+            d["axes_dim"] = tuple(d["axes_dim"])
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, s: str) -> ModelConfig:
+        return cls.from_dict(json.loads(s))
+
+
+def _axes(head_dim: int) -> tuple[int, ...]:
+    """Four equal RoPE axes, as the release (32 x 4 for head dim 128)."""
+    return (head_dim // 4,) * 4
+
+
+def _latent(hidden: int, heads: int, double: int, single: int, decoder: int, **kw) -> ModelConfig:
+    """A model at 512 px on a 16-px token grid: VAE latents packed 2x2 (128 values), 16x16 depth patches."""
+    return ModelConfig(
+        hidden_size=hidden, num_heads=heads, depth_double=double, depth_single=single,
+        depth_decoder=decoder, axes_dim=_axes(hidden // heads), resolution=512, patch_size=16,
+        image_codec="flux2-vae", image_channels=128, **kw,
+    )
+
+
+_RELEASE = dict(text_encoder="qwen3-8b", txt_dim=12288, txt_len=512)
+
+presets: dict[str, ModelConfig] = {
+    # pixel-space models that train on a CPU
+    "tiny": ModelConfig(),
+    "small": ModelConfig(hidden_size=192, num_heads=6, depth_double=3, depth_single=3, depth_decoder=1),
+    "base": ModelConfig(
+        hidden_size=256, num_heads=8, depth_double=4, depth_single=4, depth_decoder=2,
+        resolution=64, patch_size=8, image_channels=192,
+    ),
+    # the paper's scaling family (T2I backbone sizes in the names)
+    "mf-370m": _latent(1024, 8, 6, 14, 2),
+    "mf-780m": _latent(1536, 12, 6, 12, 2),
+    "mf-1.6b": _latent(2048, 16, 7, 14, 3),
+    "mf-3.3b": _latent(2560, 20, 9, 20, 4),
+    # the authors' released architecture (METHOD §5)
+    "release-v1": _latent(4096, 32, 8, 24, 4, **_RELEASE),
+    "release-v2": _latent(4096, 32, 8, 24, 4, time_mixing=True, **_RELEASE),
+}
+
+
+def get_preset(name: str) -> ModelConfig:
+    if name not in presets:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(presets)}")
+    return presets[name]

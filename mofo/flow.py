@@ -1,0 +1,175 @@
+"""The Modality Forcing objective (METHOD §6): per-sample noise levels, losses.
+
+Rectified flow: `x_t = (1 - t) x0 + t eps`, t = 1 is noise, t = 0 clean; the
+image head predicts the velocity `eps - x0`, the depth head the clean depth x0.
+Each sample draws a regime: joint (both noisy), image->depth (image clean) or
+depth->image (depth clean); a modality held clean gets no loss.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .codecs import patchify, unpatchify
+
+JOINT, I2D, D2I = 0, 1, 2
+REGIMES = ("joint", "i2d", "d2i")
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    p_joint: float = 0.6
+    p_i2d: float = 0.2
+    p_d2i: float = 0.2
+    mu: float = 1.1  # logit-normal shift of the noise levels: t = sigmoid(mu + n)
+    depth_weight: float = 1.0
+    distill_hi: float = 1.0  # self-distillation weight at t_depth = 1 ...
+    distill_lo: float = 0.1  # ... and at t_depth = 0 (linear in between)
+    caption_dropout: float = 0.1
+    sparse_fill: str = "noise"  # missing depth pixels in the noisy input: "noise" | "mean" | "nearest"
+
+    def __post_init__(self):
+        probs = (self.p_joint, self.p_i2d, self.p_d2i)
+        if min(probs) < 0 or abs(sum(probs) - 1) > 1e-6:
+            raise ValueError(f"regime probabilities must be >= 0 and sum to 1, got {probs}")
+        if self.sparse_fill not in ("noise", "mean", "nearest"):
+            raise ValueError(f"unknown sparse_fill {self.sparse_fill!r}; use noise, mean or nearest")
+
+
+def logit_normal(n: int, mu: float, generator: torch.Generator, device=None) -> Tensor:
+    """(n,) noise levels `sigmoid(mu + N(0, 1))` in (0, 1)."""
+    return torch.sigmoid(mu + torch.randn(n, generator=generator, device=device))
+
+
+def forcing_times(
+    has_depth: Tensor, cfg: FlowConfig, generator: torch.Generator
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Draw (t_img, t_depth, regime), each (B,), for a batch.
+
+    Samples without depth train the image alone: t_depth = 1 and regime -1.
+    """
+    n, device = has_depth.shape[0], has_depth.device
+    probs = torch.tensor([cfg.p_joint, cfg.p_i2d, cfg.p_d2i], device=device)
+    regime = torch.multinomial(probs.expand(n, 3), 1, generator=generator)[:, 0]
+    t_img = logit_normal(n, cfg.mu, generator, device)
+    t_depth = logit_normal(n, cfg.mu, generator, device)
+    t_img = torch.where(regime == I2D, torch.zeros_like(t_img), t_img)
+    t_depth = torch.where(regime == D2I, torch.zeros_like(t_depth), t_depth)
+    t_depth = torch.where(has_depth, t_depth, torch.ones_like(t_depth))
+    t_img = torch.where(has_depth, t_img, logit_normal(n, cfg.mu, generator, device))
+    regime = torch.where(has_depth, regime, torch.full_like(regime, -1))
+    return t_img, t_depth, regime
+
+
+def interpolate(x0: Tensor, eps: Tensor, t: Tensor) -> Tensor:
+    """x_t = (1 - t) x0 + t eps; t: (B,) broadcast over the token dims of x0 (B, N, C)."""
+    t = t.view(-1, *([1] * (x0.dim() - 1)))
+    return (1 - t) * x0 + t * eps
+
+
+def nearest_fill(z: Tensor, valid: Tensor, grid: tuple[int, int], patch: int) -> Tensor:
+    """Fill missing depth from measured neighbours by repeated 3x3 propagation.
+
+    Each pass gives every unknown pixel next to known ones the mean of those
+    neighbours (chessboard-nearest, ties averaged). z, valid: (B, N, p*p) tokens.
+    """
+    h, w = grid
+    x = unpatchify(z * valid, patch, h, w)
+    known = unpatchify(valid.to(z.dtype), patch, h, w)
+    kernel = torch.ones(1, 1, 3, 3, dtype=z.dtype, device=z.device)
+    for _ in range(max(x.shape[-2:])):
+        total = F.conv2d(x, kernel, padding=1)
+        count = F.conv2d(known, kernel, padding=1)
+        new = (known == 0) & (count > 0)
+        x = torch.where(new, total / count.clamp_min(1), x)
+        known = torch.where(new, torch.ones_like(known), known)
+    return patchify(x, patch)
+
+
+def noisy_depth(
+    z: Tensor, valid: Tensor, eps: Tensor, t: Tensor, fill: str, grid: tuple[int, int], patch: int
+) -> Tensor:
+    """Noisy depth state from (possibly sparse) normalised depth tokens (METHOD §6).
+
+    "noise": missing pixels are treated as t = 1 (pure noise); "mean": filled
+    with the sample's valid mean; "nearest": filled from measured neighbours.
+    z, valid, eps: (B, M, p*p); t: (B,).
+    """
+    if fill == "mean":
+        mean = (z * valid).sum((1, 2), keepdim=True) / valid.sum((1, 2), keepdim=True).clamp_min(1)
+        z = torch.where(valid, z, mean)
+    elif fill == "nearest":
+        z = torch.where(valid, z, nearest_fill(z, valid, grid, patch))
+    x = interpolate(z, eps, t)
+    return torch.where(valid, x, eps) if fill == "noise" else x
+
+
+def depth_input(x: Tensor, valid: Tensor | None, with_mask: bool) -> Tensor:
+    """Depth tokens as the model reads them: values, plus the validity mask when configured."""
+    if not with_mask:
+        return x
+    mask = torch.ones_like(x) if valid is None else valid.to(x.dtype)
+    return torch.cat([x, mask], dim=-1)
+
+
+def drop_captions(captions: list[str], p: float, generator: torch.Generator) -> list[str]:
+    """Replace each caption by "" with probability p (the CFG unconditional input)."""
+    keep = torch.rand(len(captions), generator=generator) >= p
+    return [c if k else "" for c, k in zip(captions, keep.tolist())]
+
+
+def training_losses(
+    model,
+    batch: dict,
+    cfg: FlowConfig,
+    generator: torch.Generator,
+    teacher=None,
+) -> dict[str, Tensor]:
+    """Losses of one batch of tokens.
+
+    batch: `img` (B, N, C_img) clean image tokens, `txt` (B, L, D) text states,
+    `ids` (txt_ids, img_ids, depth_ids), `grid` (h, w); for a depth model also
+    `depth` (B, N, p*p) normalised depth tokens and `valid` (B, N, p*p) bool.
+    teacher: a frozen T2I model for self-distillation (or None).
+    Returns `loss` (scalar, to minimise) and detached per-part / per-regime means.
+    """
+    img, txt = batch["img"], batch["txt"]
+    txt_ids, img_ids, depth_ids = batch["ids"]
+    device, n = img.device, img.shape[0]
+    eps_img = torch.randn(img.shape, generator=generator, device=device)
+    if not model.with_depth:
+        t_img = logit_normal(n, cfg.mu, generator, device)
+        v, _ = model(interpolate(img, eps_img, t_img), img_ids, txt, txt_ids, t_img)
+        loss = (v.float() - (eps_img - img)).pow(2).mean()
+        return {"loss": loss, "loss_img": loss.detach()}
+
+    z, valid = batch["depth"], batch["valid"]
+    has_depth = valid.flatten(1).any(dim=1)
+    t_img, t_depth, regime = forcing_times(has_depth, cfg, generator)
+    eps_depth = torch.randn(z.shape, generator=generator, device=device)
+    x_img = interpolate(img, eps_img, t_img)
+    x_depth = noisy_depth(z, valid, eps_depth, t_depth, cfg.sparse_fill, batch["grid"], model.cfg.patch_size)
+    x_depth = depth_input(x_depth, valid, model.cfg.depth_mask_input)
+    v, x0 = model(x_img, img_ids, txt, txt_ids, t_img, x_depth, depth_ids, t_depth)
+
+    img_on = (t_img > 0).float()
+    depth_on = ((t_depth > 0) & has_depth).float()
+    per_img = (v.float() - (eps_img - img)).pow(2).mean((1, 2)) * img_on
+    per_depth = ((x0.float() - z).pow(2) * valid).sum((1, 2)) / valid.sum((1, 2)).clamp_min(1) * depth_on
+    loss = per_img.mean() + cfg.depth_weight * per_depth.mean()
+    out = {"loss_img": per_img.mean().detach(), "loss_depth": per_depth.mean().detach()}
+    if teacher is not None:
+        with torch.no_grad():
+            v_teacher, _ = teacher(x_img, img_ids, txt, txt_ids, t_img)
+        weight = (cfg.distill_hi * t_depth + cfg.distill_lo * (1 - t_depth)) * img_on
+        per_distill = (v.float() - v_teacher.float()).pow(2).mean((1, 2)) * weight
+        loss = loss + per_distill.mean()
+        out["loss_distill"] = per_distill.mean().detach()
+    for r, name in enumerate(REGIMES):
+        sel = (regime == r).float()
+        out[f"loss_{name}"] = ((per_img + per_depth) * sel).sum().detach() / sel.sum().clamp_min(1)
+    out["loss"] = loss
+    return out

@@ -1,0 +1,145 @@
+import pytest
+import torch
+
+from conftest import randomize
+from mofo.model import ModalityDiT, position_ids
+
+RELEASE_DOUBLE = ["qkv.weight", "norm.query_norm.scale", "norm.key_norm.scale", "proj.weight"]
+
+
+def inputs(cfg, b=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    h = w = cfg.resolution // cfg.patch_size
+    txt_ids, img_ids, depth_ids = position_ids(h, w, cfg.txt_len)
+    return dict(
+        img=torch.randn(b, h * w, cfg.image_channels, generator=g), img_ids=img_ids,
+        txt=torch.randn(b, cfg.txt_len, cfg.txt_dim, generator=g), txt_ids=txt_ids,
+        t_img=torch.rand(b, generator=g),
+        depth=torch.randn(b, h * w, cfg.depth_channels, generator=g), depth_ids=depth_ids,
+        t_depth=torch.rand(b, generator=g),
+    )
+
+
+def t2i_inputs(x):
+    return {k: x[k] for k in ("img", "img_ids", "txt", "txt_ids", "t_img")}
+
+
+def test_shapes_all_modes(tiny_cfg):
+    model = randomize(ModalityDiT(tiny_cfg))
+    x = inputs(tiny_cfg)
+    v, d = model(**x)
+    assert v.shape == x["img"].shape and d.shape == (2, 16, 16)
+    v2, d2 = model(**t2i_inputs(x))
+    assert v2.shape == x["img"].shape and d2 is None
+
+
+def test_image_only_model_is_plain_t2i(tiny_cfg):
+    model = ModalityDiT(tiny_cfg.replace(with_depth=False))
+    names = set(model.state_dict())
+    assert not any("depth" in n for n in names)
+    with pytest.raises(ValueError, match="without a depth stream"):
+        model(**inputs(tiny_cfg))
+
+
+def test_release_parameter_names(tiny_cfg):
+    model = ModalityDiT(tiny_cfg.replace(time_mixing=True, depth_double=2, depth_single=2, depth_decoder=2))
+    names = set(model.state_dict())
+    expected = {"img_in.weight", "txt_in.weight", "depth_in.weight", "cross_alpha_img", "cross_alpha_depth",
+                "double_stream_modulation_img.lin.weight", "double_stream_modulation_txt.lin.weight",
+                "double_stream_modulation_depth.lin.weight", "single_stream_modulation.lin.weight",
+                "single_stream_modulation_depth.lin.weight", "depth_decoder_modulation.lin.weight",
+                "final_layer.linear.weight", "final_layer.adaLN_modulation.1.weight",
+                "depth_final_layer.linear.weight", "depth_final_layer.adaLN_modulation.1.weight"}
+    for emb in ("time_in", "time_in_depth", "time_in_depth_to_img", "time_in_rgb_to_depth"):
+        expected |= {f"{emb}.in_layer.weight", f"{emb}.out_layer.weight"}
+    for i in range(2):
+        for s in ("img", "txt", "depth"):
+            expected |= {f"double_blocks.{i}.{s}_attn.{n}" for n in RELEASE_DOUBLE}
+            expected |= {f"double_blocks.{i}.{s}_mlp.0.weight", f"double_blocks.{i}.{s}_mlp.2.weight"}
+        for stack in ("single_blocks", "depth_decoder_blocks"):
+            expected |= {f"{stack}.{i}.{n}" for n in
+                         ("linear1.weight", "linear2.weight", "norm.query_norm.scale", "norm.key_norm.scale")}
+    assert names == expected
+    assert model.cross_alpha_img.shape == (1,)
+    assert not any(n.endswith("bias") for n in names)
+
+
+def test_strict_load_roundtrip(tiny_cfg):
+    a = randomize(ModalityDiT(tiny_cfg), seed=1)
+    b = ModalityDiT(tiny_cfg)
+    b.load_state_dict(a.state_dict(), strict=True)
+    x = inputs(tiny_cfg)
+    assert all(torch.equal(p, q) for p, q in zip(a(**x), b(**x)))
+
+
+def test_add_depth_stream_copies_image_stream(tiny_cfg):
+    t2i = randomize(ModalityDiT(tiny_cfg.replace(with_depth=False)), seed=2)
+    before = {k: v.clone() for k, v in t2i.state_dict().items()}
+    model = t2i.add_depth_stream()
+    sd = model.state_dict()
+    for k, v in before.items():
+        assert torch.equal(sd[k], v), k  # image/text weights untouched
+    for k in sd:
+        if ".depth_attn." in k or ".depth_mlp." in k:
+            assert torch.equal(sd[k], sd[k.replace("depth_", "img_")]), k
+    pairs = {"time_in_depth": "time_in", "double_stream_modulation_depth": "double_stream_modulation_img",
+             "single_stream_modulation_depth": "single_stream_modulation",
+             "depth_decoder_modulation": "single_stream_modulation"}
+    for new, old in pairs.items():
+        for k in [k for k in sd if k.startswith(new + ".")]:
+            assert torch.equal(sd[k], sd[old + k[len(new):]]), k
+    assert torch.equal(sd["depth_decoder_blocks.0.linear1.weight"], sd["single_blocks.0.linear1.weight"])
+    assert model.cfg.with_depth
+
+
+def test_depth_stream_does_not_change_t2i_output_at_start(tiny_cfg):
+    """Zero-init: right after adding depth, image predictions without depth are the T2I ones."""
+    t2i = randomize(ModalityDiT(tiny_cfg.replace(with_depth=False)), seed=3)
+    x = inputs(tiny_cfg)
+    v_ref, _ = t2i(**t2i_inputs(x))
+    v, _ = t2i.add_depth_stream()(**t2i_inputs(x))
+    assert torch.allclose(v, v_ref)
+
+
+def test_time_mixing_gates_start_closed(tiny_cfg):
+    cfg = tiny_cfg.replace(time_mixing=True)
+    model = ModalityDiT(cfg)
+    assert model.cross_alpha_img.item() == 0 and model.cross_alpha_depth.item() == 0
+    randomize(model, seed=4)
+    x = inputs(cfg)
+
+    def run_with_mixers(scale):
+        with torch.no_grad():
+            for m in (model.time_in_depth_to_img, model.time_in_rgb_to_depth):
+                m.out_layer.weight.mul_(scale)
+        return model(**x)
+
+    with torch.no_grad():
+        model.cross_alpha_img.zero_()
+        model.cross_alpha_depth.zero_()
+    closed = [run_with_mixers(1.0), run_with_mixers(3.0)]
+    assert all(torch.equal(a, b) for a, b in zip(*closed))  # gates at 0: mixers have no effect
+    with torch.no_grad():
+        model.cross_alpha_img.fill_(1.0)
+    opened = [run_with_mixers(1.0), run_with_mixers(3.0)]
+    assert not torch.allclose(opened[0][0], opened[1][0])
+
+
+def test_image_and_depth_tokens_see_each_other(tiny_cfg):
+    model = randomize(ModalityDiT(tiny_cfg), seed=5)
+    x = inputs(tiny_cfg)
+    _, d1 = model(**x)
+    _, d2 = model(**dict(x, img=x["img"] + 1))
+    assert not torch.allclose(d1, d2)
+
+
+def test_per_sample_noise_levels(tiny_cfg):
+    """Sample 0's output does not depend on sample 1's noise levels."""
+    model = randomize(ModalityDiT(tiny_cfg), seed=6)
+    x = inputs(tiny_cfg)
+    v1, d1 = model(**x)
+    t = x["t_depth"].clone()
+    t[1] = 0.0
+    v2, d2 = model(**dict(x, t_depth=t))
+    assert torch.allclose(v1[0], v2[0], atol=1e-6) and torch.allclose(d1[0], d2[0], atol=1e-6)
+    assert not torch.allclose(d1[1], d2[1])
