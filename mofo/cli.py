@@ -60,6 +60,56 @@ COMMANDS.append(add_info_command)
 # --- end info ---
 
 
+# --- eval ---
+def add_eval_commands(sub):
+    p = sub.add_parser("eval", help="score depth on a benchmark with the zero-shot protocol (docs/evaluation.md)")
+    p.add_argument("--benchmark", required=True, help="nyuv2, nyuv2_bts, kitti, eth3d, scannet, diode, folder, kitti_velodyne, realdata")
+    p.add_argument("--root", help="unpacked benchmark folder (realdata defaults to ../shared/realdata next to the project)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--model", help="checkpoint to run image-to-depth with")
+    source.add_argument("--predictions", help="folder of saved predictions, <key>.npy at ground-truth resolution")
+    p.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
+    p.add_argument("--ensemble", type=int, default=1, help="K seeds per image, aligned then per-pixel median")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="score only the first N images")
+    p.add_argument("--align", default="affine", choices=["affine", "disparity", "median"],
+                   help="least-squares scale+shift in depth or disparity space, or median scaling")
+    p.add_argument("--depth-scale", type=float, help="folder benchmark: 16-bit PNG depth = value / scale (default 1000)")
+    p.add_argument("--json", help="write the summary here and per-image metrics beside it (.csv)")
+    p.set_defaults(func=run_eval)
+
+
+def run_eval(args):
+    from .data.benchmarks import open_benchmark
+    from .evaluate import evaluate, evaluate_saved
+
+    if args.model is None and args.predictions is None:
+        raise UsageError("give --model CKPT to run the model or --predictions DIR to score saved predictions")
+    if args.depth_scale is not None and args.benchmark != "folder":
+        raise UsageError("--depth-scale applies to --benchmark folder only")
+    kw = {} if args.depth_scale is None else {"depth_scale": args.depth_scale}
+    dataset = open_benchmark(args.benchmark, args.root, **kw)
+    if args.predictions is not None:
+        report = evaluate_saved(dataset, args.predictions, limit=args.limit, alignment=args.align)
+    else:
+        from .pipeline import Pipeline
+
+        pipe = Pipeline.from_pretrained(args.model)
+
+        def predict(image, seed):
+            return pipe.depth(image, steps=args.steps, seed=seed)
+
+        report = evaluate(dataset, predict, ensemble=args.ensemble, seed=args.seed, limit=args.limit, alignment=args.align)
+    print(report.table())
+    if args.json:
+        csv_path = report.write(args.json)
+        print(f"wrote {args.json} and {csv_path}")
+
+
+COMMANDS.append(add_eval_commands)
+# --- end eval ---
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:

@@ -1,0 +1,200 @@
+"""Zero-shot depth evaluation: align, clip, score, aggregate (METHOD.md §8).
+
+The protocol of Marigold / Depth Anything / MoGe, per image:
+1. evaluation mask = valid ground truth, min_depth < gt < max_depth, inside the
+   dataset's crop (KITTI: Garg, NYUv2: Eigen), see `mofo.data.benchmarks.EvalSpec`;
+2. align the prediction to the ground truth on that mask: least-squares scale and
+   shift in depth space ("affine", default), in disparity space ("disparity": the
+   prediction is an affine-invariant disparity, fitted to 1/gt), or scale only by
+   the ratio of medians ("median");
+3. clip to [min_depth, max_depth]; with an ensemble, the K aligned predictions
+   are combined by their per-pixel median before clipping;
+4. metrics on the mask pixels.
+A benchmark's number is the mean over images of the per-image metrics (not a
+mean over all pixels pooled), so every image weighs the same.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mofo.data.benchmarks import Benchmark, EvalSpec
+
+METRICS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1", "delta2", "delta3", "silog")
+ALIGNMENTS = ("affine", "disparity", "median")
+
+
+def eval_mask(gt: np.ndarray, valid: np.ndarray, spec: EvalSpec) -> np.ndarray:
+    """(H, W) bool: pixels that count, i.e. valid and min_depth < gt < max_depth and inside the crop."""
+    mask = valid & (gt > spec.min_depth) & (gt < spec.max_depth)
+    return mask & spec.crop.mask(*gt.shape) if spec.crop is not None else mask
+
+
+def fit_scale_shift(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least squares (s, t) = argmin sum (s x + t - y)^2 over 1-D float64 arrays.
+
+    A constant x has no scale to fit: s = 0 and t = mean(y).
+    """
+    xc = x - x.mean()
+    var = float(xc @ xc)
+    s = float(xc @ (y - y.mean())) / var if var > 0 else 0.0
+    return s, float(y.mean() - s * x.mean())
+
+
+def align(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, alignment: str, spec: EvalSpec) -> np.ndarray:
+    """Prediction (H, W) aligned to metric depth (H, W), fitted on `mask`; not yet clipped."""
+    p, g = pred[mask], gt[mask]
+    if alignment == "affine":
+        s, t = fit_scale_shift(p, g)
+        return s * pred + t
+    if alignment == "disparity":
+        s, t = fit_scale_shift(p, 1.0 / g)
+        return 1.0 / np.maximum(s * pred + t, max(1.0 / spec.max_depth, 1e-8))
+    if alignment == "median":
+        if np.median(p) == 0:
+            raise ValueError("median scaling is undefined: the prediction's median on valid pixels is 0")
+        return pred * (np.median(g) / np.median(p))
+    raise ValueError(f"unknown alignment {alignment!r}; known: {', '.join(ALIGNMENTS)}")
+
+
+def depth_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """Standard metrics over 1-D arrays of positive depths (metres).
+
+    abs_rel = mean |d-g|/g, sq_rel = mean (d-g)^2/g, rmse, rmse_log (natural log),
+    delta_k = fraction with max(d/g, g/d) < 1.25^k, silog = 100 sqrt(mean e^2 - (mean e)^2)
+    with e = log d - log g (Eigen et al. 2014 with lambda = 1, x100 as in the KITTI benchmark).
+    """
+    d, g = pred.astype(np.float64), gt.astype(np.float64)
+    e = np.log(d) - np.log(g)
+    ratio = np.maximum(d / g, g / d)
+    return {
+        "abs_rel": float(np.mean(np.abs(d - g) / g)),
+        "sq_rel": float(np.mean((d - g) ** 2 / g)),
+        "rmse": float(np.sqrt(np.mean((d - g) ** 2))),
+        "rmse_log": float(np.sqrt(np.mean(e**2))),
+        "delta1": float(np.mean(ratio < 1.25)),
+        "delta2": float(np.mean(ratio < 1.25**2)),
+        "delta3": float(np.mean(ratio < 1.25**3)),
+        "silog": float(100 * np.sqrt(max(np.mean(e**2) - np.mean(e) ** 2, 0.0))),
+    }
+
+
+def score_sample(preds: list[np.ndarray], gt: np.ndarray, valid: np.ndarray, spec: EvalSpec,
+                 alignment: str = "affine") -> dict[str, float]:
+    """Metrics of one image: K predictions (H, W), each aligned, per-pixel median, clipped, scored on the mask."""
+    mask = eval_mask(gt, valid, spec)
+    if not mask.any():
+        raise ValueError("no valid ground-truth pixels inside the depth range and crop")
+    for p in preds:
+        if p.shape != gt.shape:
+            raise ValueError(f"prediction of shape {p.shape} does not match the ground truth's {gt.shape}")
+        if not np.isfinite(p[mask]).all():
+            raise ValueError("prediction has non-finite values on valid pixels")
+    aligned = np.median([align(p.astype(np.float64), gt, mask, alignment, spec) for p in preds], axis=0)
+    return depth_metrics(np.clip(aligned[mask], spec.min_depth, spec.max_depth), gt[mask])
+
+
+@dataclass
+class Report:
+    """Per-image rows (`key` + METRICS) of one benchmark run."""
+
+    benchmark: str
+    rows: list[dict]
+
+    def summary(self) -> dict[str, float]:
+        """Mean over images of each metric, plus `n_images`."""
+        out = {m: float(np.mean([r[m] for r in self.rows])) for m in METRICS}
+        return {**out, "n_images": len(self.rows)}
+
+    def table(self) -> str:
+        """Two-line text table of the summary, for stdout."""
+        s = self.summary()
+        head = f"{'benchmark':<14}{'n':>6}" + "".join(f"{m:>10}" for m in METRICS)
+        row = f"{self.benchmark:<14}{s['n_images']:>6}" + "".join(f"{s[m]:>10.4f}" for m in METRICS)
+        return f"{head}\n{row}"
+
+    def write(self, json_path: str | Path) -> Path:
+        """Summary to `json_path` and per-image rows to the same path with `.csv`; both atomic. Returns the CSV path."""
+        json_path = Path(json_path)
+        _write_atomic(json_path, json.dumps(self.summary(), indent=2) + "\n")
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=["key", *METRICS], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        csv_path = json_path.with_suffix(".csv")
+        _write_atomic(csv_path, buf.getvalue())
+        return csv_path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8, the input of `Pipeline.depth`."""
+    return (image.permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+
+
+def load_prediction(pred_dir: str | Path, key: str) -> np.ndarray:
+    """Saved prediction `<pred_dir>/<key>.npy` (or `<pred_dir>/<stem of key>.npy`), squeezed to (H, W)."""
+    pred_dir = Path(pred_dir)
+    for path in (pred_dir / f"{key}.npy", pred_dir / f"{Path(key).name}.npy"):
+        if path.is_file():
+            return np.load(path).squeeze()
+    raise FileNotFoundError(f"no prediction for sample {key!r}: expected {pred_dir / f'{key}.npy'}")
+
+
+def evaluate(dataset: Benchmark, predict: Callable[[np.ndarray, int], np.ndarray], *, ensemble: int = 1,
+             seed: int = 0, limit: int | None = None, alignment: str = "affine") -> Report:
+    """Score `predict(image (H, W, 3) uint8, seed) -> (H, W) depth` on `dataset`.
+
+    Ensembling runs seeds seed .. seed+ensemble-1 on each image.
+    """
+    if ensemble < 1:
+        raise ValueError(f"ensemble must be >= 1, got {ensemble}")
+    return _score(dataset, lambda s: [predict(to_uint8(s["image"]), seed + k) for k in range(ensemble)], limit, alignment)
+
+
+def evaluate_saved(dataset: Benchmark, pred_dir: str | Path, *, limit: int | None = None,
+                   alignment: str = "affine") -> Report:
+    """Score saved predictions of any method (`load_prediction`) with the same protocol."""
+    if not Path(pred_dir).is_dir():
+        raise FileNotFoundError(f"predictions folder not found: {pred_dir}")
+    return _score(dataset, lambda s: [load_prediction(pred_dir, s["key"])], limit, alignment)
+
+
+def _score(dataset: Benchmark, predictions: Callable[[dict], list[np.ndarray]], limit: int | None,
+           alignment: str) -> Report:
+    if alignment not in ALIGNMENTS:
+        raise ValueError(f"unknown alignment {alignment!r}; known: {', '.join(ALIGNMENTS)}")
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    if n < 1:
+        raise ValueError(f"nothing to evaluate: limit must be >= 1, got {limit}")
+    rows = []
+    for i in tqdm(range(n), desc=f"eval {dataset.name}", disable=None):  # disable=None: no bar unless a terminal
+        sample = dataset[i]
+        gt, valid = sample["depth"][0].numpy().astype(np.float64), sample["valid_mask"][0].numpy()
+        try:
+            metrics = score_sample(predictions(sample), gt, valid, dataset.spec_of(i), alignment)
+        except ValueError as e:
+            raise ValueError(f"{dataset.name} sample {sample['key']!r}: {e}") from None
+        rows.append({"key": sample["key"], **metrics})
+    return Report(dataset.name, rows)
