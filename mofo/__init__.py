@@ -1,1 +1,18 @@
-"""mofo: Modality Forcing for images and depth with one diffusion transformer."""
+"""mofo: Modality Forcing for images and depth with one diffusion transformer.
+
+Public API:
+    ModalityDiT, ModelConfig, presets     the network and its configurations
+    DepthCodec, ImageCodec, contract, uncontract
+    FlowConfig, training_losses           the training objective
+    timesteps, sample                     the sampler
+"""
+from .codecs import DepthCodec, ImageCodec, contract, uncontract
+from .config import ModelConfig, get_preset, presets
+from .flow import FlowConfig, training_losses
+from .model import ModalityDiT, parameter_counts, position_ids
+from .sampling import sample, timesteps
+
+__all__ = [
+    "DepthCodec", "FlowConfig", "ImageCodec", "ModalityDiT", "ModelConfig", "contract", "get_preset",
+    "parameter_counts", "position_ids", "presets", "sample", "timesteps", "training_losses", "uncontract",
+]

@@ -52,8 +52,8 @@ def forcing_times(
     Samples without depth train the image alone: t_depth = 1 and regime -1.
     """
     n, device = has_depth.shape[0], has_depth.device
-    probs = torch.tensor([cfg.p_joint, cfg.p_i2d, cfg.p_d2i], device=device)
-    regime = torch.multinomial(probs.expand(n, 3), 1, generator=generator)[:, 0]
+    edges = torch.tensor([cfg.p_joint, cfg.p_joint + cfg.p_i2d], device=device)
+    regime = torch.bucketize(torch.rand(n, generator=generator, device=device), edges, right=True)
     t_img = logit_normal(n, cfg.mu, generator, device)
     t_depth = logit_normal(n, cfg.mu, generator, device)
     t_img = torch.where(regime == I2D, torch.zeros_like(t_img), t_img)

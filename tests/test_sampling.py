@@ -1,0 +1,105 @@
+import math
+
+import pytest
+import torch
+
+from conftest import randomize
+from mofo.model import ModalityDiT
+from mofo.sampling import sample, timesteps
+
+
+def hand_shift(t, mu=1.1):
+    return math.exp(mu) / (math.exp(mu) + (1 / t - 1)) if t > 0 else 0.0
+
+
+def test_timesteps_match_formulas():
+    t_img, t_depth = timesteps(4, "joint", mu=1.1, log2_alpha=5)
+    base = [1.0, 0.75, 0.5, 0.25, 0.0]
+    expected = [hand_shift(t) for t in base]
+    assert t_img.shape == (5,) and torch.allclose(t_img, torch.tensor(expected, dtype=torch.float64))
+    a = 32.0
+    tilted = [a * t / (1 + (a - 1) * t) for t in expected]
+    assert torch.allclose(t_depth, torch.tensor(tilted, dtype=torch.float64))
+    # hand values: shift(0.5) = e^1.1 / (e^1.1 + 1) = 0.750260...
+    assert abs(t_img[2].item() - 0.7502601055951177) < 1e-12
+
+
+def test_timesteps_modes():
+    t_img, t_depth = timesteps(10, "i2d")
+    assert torch.all(t_img == 0) and t_depth[0] == 1 and t_depth[-1] == 0
+    t_img, t_depth = timesteps(10, "d2i")
+    assert torch.all(t_depth == 0) and torch.all(t_img[:-1] > t_img[1:])
+    t_img, t_depth = timesteps(10, "joint")
+    assert torch.equal(t_img, t_depth)  # no tilt by default
+    with pytest.raises(ValueError, match="unknown mode"):
+        timesteps(4, "x2y")
+
+
+def setup(cfg, b=2):
+    model = randomize(ModalityDiT(cfg), seed=0)
+    g = torch.Generator().manual_seed(0)
+    txt = torch.randn(b, cfg.txt_len, cfg.txt_dim, generator=g)
+    return model, txt, torch.zeros(1, cfg.txt_len, cfg.txt_dim), (4, 4)
+
+
+def test_i2d_keeps_image_bit_for_bit(tiny_cfg):
+    model, txt, unc, grid = setup(tiny_cfg)
+    image = torch.rand(2, 16, 48) * 2 - 1
+    out_img, depth = sample(model, "i2d", txt, unc, grid, image=image, steps=3, generator=torch.Generator().manual_seed(0))
+    assert out_img is image or torch.equal(out_img, image)
+    assert depth.shape == (2, 16, 16) and torch.isfinite(depth).all()
+
+
+def test_d2i_keeps_depth_bit_for_bit(tiny_cfg):
+    model, txt, unc, grid = setup(tiny_cfg)
+    depth = torch.rand(2, 16, 16)
+    img, out_depth = sample(model, "d2i", txt, unc, grid, depth=depth, steps=3, cfg_scale=2.0)
+    assert torch.equal(out_depth, depth) and img.shape == (2, 16, 48)
+
+
+def test_joint_is_seeded_and_cfg_changes_output(tiny_cfg):
+    model, txt, unc, grid = setup(tiny_cfg)
+    run = lambda s, **kw: sample(model, "joint", txt, unc, grid, steps=3, generator=torch.Generator().manual_seed(s), **kw)
+    a, b, c = run(0), run(0), run(1)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and not torch.equal(a[0], c[0])
+    guided = run(0, cfg_scale=4.0)
+    assert not torch.allclose(guided[0], a[0])
+
+
+def test_cfg_matches_manual_combination(tiny_cfg):
+    """One guided step equals uncond + s (cond - uncond) of two separate passes."""
+    model, txt, unc, grid = setup(tiny_cfg, b=1)
+    s = 3.0
+    guided = sample(model, "joint", txt, unc, grid, steps=1, cfg_scale=s, generator=torch.Generator().manual_seed(0))
+    cond = sample(model, "joint", txt, unc, grid, steps=1, generator=torch.Generator().manual_seed(0))
+    uncond = sample(model, "joint", unc, unc, grid, steps=1, generator=torch.Generator().manual_seed(0))
+    for g_, c_, u_ in zip(guided, cond, uncond):
+        assert torch.allclose(g_, u_ + s * (c_ - u_), atol=1e-5)
+
+
+def test_known_depth_is_imposed(tiny_cfg):
+    model, txt, unc, grid = setup(tiny_cfg)
+    image = torch.rand(2, 16, 48) * 2 - 1
+    values = torch.rand(2, 16, 16)
+    mask = torch.rand(2, 16, 16) < 0.1
+    _, depth = sample(model, "i2d", txt, unc, grid, image=image, known=(values, mask), steps=4)
+    assert torch.equal(depth[mask], values[mask])
+
+
+def test_last_step_returns_x0_prediction(tiny_cfg):
+    """With one step from t=1 to 0, the Euler update lands exactly on the x0 prediction."""
+    model, txt, unc, grid = setup(tiny_cfg)
+    image = torch.rand(2, 16, 48) * 2 - 1
+    g = torch.Generator().manual_seed(0)
+    _, depth = sample(model, "i2d", txt, unc, grid, image=image, steps=1, generator=g)
+    from mofo.model import position_ids
+    noise = torch.randn(2, 16, 16, generator=torch.Generator().manual_seed(0))
+    t_ids, i_ids, d_ids = position_ids(4, 4, tiny_cfg.txt_len)
+    _, x0 = model(image, i_ids, txt, t_ids, torch.zeros(2), noise, d_ids, torch.ones(2))
+    assert torch.allclose(depth, x0, atol=1e-5)
+
+
+def test_joint_refine_runs(tiny_cfg):
+    model, txt, unc, grid = setup(tiny_cfg)
+    img, depth = sample(model, "joint", txt, unc, grid, steps=2, log2_alpha=5, refine=True)
+    assert img.shape == (2, 16, 48) and depth.shape == (2, 16, 16)
