@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from .config import ModelConfig
 from .layers import (
@@ -48,6 +49,7 @@ class ModalityDiT(nn.Module):
         self.single_stream_modulation = Modulation(h, 1)
         self.final_layer = LastLayer(h, cfg.image_channels)
         self.with_depth = False
+        self.checkpointing = False  # activation checkpointing per block (large presets)
         if cfg.with_depth:
             self.add_depth_stream(copy_image=False)
 
@@ -95,6 +97,12 @@ class ModalityDiT(nn.Module):
         self.cfg = cfg.replace(with_depth=True)
         return self
 
+    def _run(self, block: nn.Module, *args):
+        """Call a block, recomputing its activations in backward when `checkpointing` is on."""
+        if self.checkpointing and torch.is_grad_enabled():
+            return checkpoint(block, *args, use_reentrant=False)
+        return block(*args)
+
     def time_vectors(self, t_img: Tensor, t_depth: Tensor | None) -> tuple[Tensor, Tensor | None]:
         """(B,) noise levels -> vec_img, vec_depth (B, C), with optional cross-stream mixing."""
         emb_img = timestep_embedding(t_img).to(self.img_in.weight.dtype)
@@ -140,7 +148,7 @@ class ModalityDiT(nn.Module):
         pe = self.pe_embedder(torch.cat(ids, dim=0))
 
         for block in self.double_blocks:
-            xs = block(xs, mods, pe)
+            xs = self._run(block, xs, mods, pe)
 
         n_txt, n_img = txt.shape[1], img.shape[1]
         x = torch.cat(xs, dim=1)
@@ -149,7 +157,7 @@ class ModalityDiT(nn.Module):
             (depth_mod,) = self.single_stream_modulation_depth(vec_depth)
             single_mod = per_token(single_mod, depth_mod, n_txt + n_img, depth.shape[1])
         for block in self.single_blocks:
-            x = block(x, single_mod, pe)
+            x = self._run(block, x, single_mod, pe)
 
         v_img = self.final_layer(x[:, n_txt : n_txt + n_img], vec_img)
         if not use_depth:
@@ -158,7 +166,7 @@ class ModalityDiT(nn.Module):
         pe_depth = tuple(p[:, :, n_txt + n_img :] for p in pe)
         (dec_mod,) = self.depth_decoder_modulation(vec_depth)
         for block in self.depth_decoder_blocks:
-            d = block(d, dec_mod, pe_depth)
+            d = self._run(block, d, dec_mod, pe_depth)
         return v_img, self.depth_final_layer(d, vec_depth)
 
 

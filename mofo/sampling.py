@@ -75,10 +75,10 @@ def sample(
     (depth completion: the known part is replaced by its noised measurement).
     refine (joint only): re-estimate depth by an i2d pass on the generated image.
     Returns (image tokens, depth tokens); the clean input is returned as given.
+    A model without a depth stream samples images only (`joint`); its depth stays noise.
     """
     t_img, t_depth = (t.to(txt.device, torch.float32) for t in timesteps(steps, mode, mu, log2_alpha))
     cfg, b = model.cfg, txt.shape[0]
-    txt_ids, img_ids, depth_ids = position_ids(*grid, txt.shape[1], txt.device)
     if (mode == "i2d" and image is None) or (mode == "d2i" and depth is None):
         raise ValueError(f"mode {mode} needs its clean input")
     n = grid[0] * grid[1]
@@ -90,20 +90,14 @@ def sample(
 
     guided = cfg_scale != 1.0
     txt_in = torch.cat([txt, txt_uncond.expand(b, -1, -1)]) if guided else txt
+    ids = position_ids(*grid, txt.shape[1], txt.device)
     for i in range(steps):
-        ti, td = t_img[i].expand(b), t_depth[i].expand(b)
         if known is not None:
-            x_depth = torch.where(mask, (1 - td[0]) * values + td[0] * eps_known, x_depth)
-        inputs = (x_img, ti, depth_input(x_depth, None, cfg.depth_mask_input), td)
-        if guided:
-            inputs = tuple(torch.cat([x, x]) for x in inputs)
-        v, x0 = model(inputs[0], img_ids, txt_in, txt_ids, inputs[1], inputs[2], depth_ids, inputs[3])
-        if guided:
-            (v, v_u), (x0, x0_u) = v.chunk(2), x0.chunk(2)
-            v, x0 = v_u + cfg_scale * (v - v_u), x0_u + cfg_scale * (x0 - x0_u)
+            x_depth = torch.where(mask, (1 - t_depth[i]) * values + t_depth[i] * eps_known, x_depth)
+        v, x0 = predict(model, x_img, x_depth, t_img[i].expand(b), t_depth[i].expand(b), txt_in, ids, cfg_scale)
         if mode != "i2d":
             x_img = x_img + (t_img[i + 1] - t_img[i]) * v.float()
-        if mode != "d2i":
+        if mode != "d2i" and x0 is not None:
             v_depth = (x_depth - x0.float()) / t_depth[i].clamp_min(0.05)
             x_depth = x_depth + (t_depth[i + 1] - t_depth[i]) * v_depth
     if known is not None:
@@ -111,3 +105,25 @@ def sample(
     if refine and mode == "joint":
         _, x_depth = sample(model, "i2d", txt, txt_uncond, grid, image=x_img, steps=steps, mu=mu, generator=generator)
     return x_img, x_depth
+
+
+def predict(model, x_img, x_depth, t_img, t_depth, txt, ids, cfg_scale: float = 1.0) -> tuple[Tensor, Tensor | None]:
+    """One (classifier-free guided) model evaluation: (v_img, x0_depth or None).
+
+    With guidance, `txt` holds the conditional then the unconditional states
+    (2B, L, D) and the prediction is `uncond + s (cond - uncond)` on both streams.
+    """
+    txt_ids, img_ids, depth_ids = ids
+    guided = cfg_scale != 1.0
+    twice = (lambda x: torch.cat([x, x])) if guided else (lambda x: x)
+    depth_args = ()
+    if model.with_depth:
+        depth_args = (twice(depth_input(x_depth, None, model.cfg.depth_mask_input)), depth_ids, twice(t_depth))
+    v, x0 = model(twice(x_img), img_ids, txt, txt_ids, twice(t_img), *depth_args)
+    if guided:
+        v_c, v_u = v.chunk(2)
+        v = v_u + cfg_scale * (v_c - v_u)
+        if x0 is not None:
+            x_c, x_u = x0.chunk(2)
+            x0 = x_u + cfg_scale * (x_c - x_u)
+    return v, x0
