@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -215,11 +216,10 @@ class NYUv2Labeled(Benchmark):
     def __init__(self, root: str | Path, split: str = "test"):
         if split not in ("test", "all"):
             raise ValueError(f"nyuv2: split must be 'test' or 'all', got {split!r}")
-        self.split, self._file = split, None
+        self.split, self.mat, self._file = split, Path(root) / "nyu_depth_v2_labeled.mat", None
         super().__init__(root)
 
     def _index(self) -> list[int]:
-        self.mat = self.root / "nyu_depth_v2_labeled.mat"
         if not self.mat.is_file():
             return []
         if self.split == "all":
@@ -407,41 +407,45 @@ def _nyu_raw_disparity_to_metres(raw: np.ndarray) -> np.ndarray:
     return np.where(raw >= 2047, 0.0, 351.3 / (1092.5 - raw))  # raw > 1092 gives depth < 0: invalid
 
 
+def _nyu_pgm_to_metres(v: np.ndarray) -> np.ndarray:
+    """NYU raw PGMs hold disparity little-endian against the PGM spec, so PIL's values are byte-swapped."""
+    return _nyu_raw_disparity_to_metres(v.astype(np.uint16).byteswap())
+
+
 def _sun_bit_rotated_to_metres(v: np.ndarray) -> np.ndarray:
     """SUN RGB-D stores millimetres rotated left by 3 bits in 16-bit arithmetic."""
     v = v.astype(np.uint16)
     return ((v >> 3) | (v << 13)).astype(np.float64) / 1000.0
 
 
-def _rgbd_pair(key, rgb, decode, K=None):
-    return lambda root: make_sample(key, read_rgb(root / rgb), decode(root), intrinsics=K)
-
-
-def _K(fx, fy, cx, cy):
+def _K(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
     return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=np.float64)
 
 
-NYU_COLOR_K = _K(518.858, 519.470, 325.582, 253.736)
-_O3D = "open3d_rgbd_formats/other_formats"
-_CH5 = "slambook2_rgbd/ch5/rgbd"
-_CH7 = "slambook2_rgbd/ch7"
+@dataclass(frozen=True)
+class RGBDFrame:
+    """One real indoor frame: paths relative to the realdata root, decoder of the 16-bit depth values."""
 
-# (folder, key, loader) per real frame; encodings and intrinsics are those of each folder's README.
-_REALDATA_INDOOR = [
-    ("open3d_rgbd_formats", _rgbd_pair(f"{_O3D}/NYU_color", f"{_O3D}/NYU_color.ppm",  # raw Kinect disparity, stored little-endian
-                                       lambda r: _nyu_raw_disparity_to_metres(read_png16(r / _O3D / "NYU_depth.pgm").astype(np.uint16).byteswap()), NYU_COLOR_K)),
-    ("open3d_rgbd_formats", _rgbd_pair(f"{_O3D}/SUN_color", f"{_O3D}/SUN_color.jpg",
-                                       lambda r: _sun_bit_rotated_to_metres(read_png16(r / _O3D / "SUN_depth.png")))),
-    ("open3d_rgbd_formats", _rgbd_pair(f"{_O3D}/TUM_color", f"{_O3D}/TUM_color.png",
-                                       lambda r: read_png16(r / _O3D / "TUM_depth.png") / 5000.0, _K(525.0, 525.0, 319.5, 239.5))),
-    ("rcnn_depth_nyu", _rgbd_pair("rcnn_depth_nyu/demo-data/images", "rcnn_depth_nyu/demo-data/images.png",  # measured (raw), not in-painted
-                                  lambda r: read_png16(r / "rcnn_depth_nyu/demo-data/rawdepth.png") / 1000.0)),
-    *[("slambook2_rgbd", _rgbd_pair(f"{_CH5}/color/{i}", f"{_CH5}/color/{i}.png",  # big-endian PGM, mm
-                                    lambda r, i=i: read_png16(r / _CH5 / f"depth/{i}.pgm") / 1000.0, _K(518.0, 519.0, 325.5, 253.5)))
-      for i in range(1, 6)],
-    *[("slambook2_rgbd", _rgbd_pair(f"{_CH7}/{i}", f"{_CH7}/{i}.png",
-                                    lambda r, i=i: read_png16(r / _CH7 / f"{i}_depth.png") / 5000.0, _K(520.9, 521.0, 325.1, 249.7)))
-      for i in (1, 2)],
+    rgb: str
+    depth: str
+    to_metres: Callable[[np.ndarray], np.ndarray]
+    K: np.ndarray | None = None  # None where the README gives no verified calibration
+
+    def load(self, root: Path) -> dict:
+        key = str(Path(self.rgb).with_suffix(""))
+        return make_sample(key, read_rgb(root / self.rgb), self.to_metres(read_png16(root / self.depth)), intrinsics=self.K)
+
+
+_O3D, _CH5, _CH7 = "open3d_rgbd_formats/other_formats", "slambook2_rgbd/ch5/rgbd", "slambook2_rgbd/ch7"
+_MM, _TUM = (lambda v: v / 1000.0), (lambda v: v / 5000.0)
+# Encodings and intrinsics as given in each folder's README.
+REALDATA_INDOOR = [
+    RGBDFrame(f"{_O3D}/NYU_color.ppm", f"{_O3D}/NYU_depth.pgm", _nyu_pgm_to_metres, _K(518.858, 519.470, 325.582, 253.736)),
+    RGBDFrame(f"{_O3D}/SUN_color.jpg", f"{_O3D}/SUN_depth.png", _sun_bit_rotated_to_metres),
+    RGBDFrame(f"{_O3D}/TUM_color.png", f"{_O3D}/TUM_depth.png", _TUM, _K(525.0, 525.0, 319.5, 239.5)),
+    RGBDFrame("rcnn_depth_nyu/demo-data/images.png", "rcnn_depth_nyu/demo-data/rawdepth.png", _MM),  # measured, not in-painted
+    *[RGBDFrame(f"{_CH5}/color/{i}.png", f"{_CH5}/depth/{i}.pgm", _MM, _K(518.0, 519.0, 325.5, 253.5)) for i in range(1, 6)],
+    *[RGBDFrame(f"{_CH7}/{i}.png", f"{_CH7}/{i}_depth.png", _TUM, _K(520.9, 521.0, 325.1, 249.7)) for i in (1, 2)],
 ]
 
 
@@ -480,10 +484,13 @@ class RealData(Benchmark):
     default_root = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"  # <project>/../shared/realdata
 
     def __init__(self, root: str | Path | None = None):
+        if root is None and not self.default_root.is_dir():
+            raise FileNotFoundError(f"realdata: the real RGB-D samples are not at {self.default_root} "
+                                    "(../shared/realdata next to the project); pass --root")
         super().__init__(self.default_root if root is None else root)
 
     def _index(self) -> list:
-        items = [(load, INDOOR_SPEC) for folder, load in _REALDATA_INDOOR if (self.root / folder).is_dir()]
+        items = [(frame.load, INDOOR_SPEC) for frame in REALDATA_INDOOR if (self.root / frame.depth).is_file()]
         if (self.root / "kitti_object_velodyne").is_dir():
             kitti = KITTIVelodyne(self.root / "kitti_object_velodyne")
             items += [(lambda _, i=i: _prefix_key(kitti[i], "kitti_object_velodyne/"), OUTDOOR_SPEC) for i in range(len(kitti))]
