@@ -39,27 +39,52 @@ class FlowConfig:
             raise ValueError(f"unknown sparse_fill {self.sparse_fill!r}; use noise, mean or nearest")
 
 
-def logit_normal(n: int, mu: float, generator: torch.Generator, device=None) -> Tensor:
+@dataclass
+class Draws:
+    """Random draws for one rank's shard of a global batch.
+
+    Every rank draws for the whole global batch and keeps its own slice, so a
+    run's noise does not depend on how many processes share the batch.
+    """
+
+    generator: torch.Generator
+    rank: int = 0
+    world: int = 1
+
+    def _slice(self, x: Tensor) -> Tensor:
+        n = x.shape[0] // self.world
+        return x[self.rank * n : (self.rank + 1) * n]
+
+    def randn(self, shape, device=None) -> Tensor:
+        shape = (shape[0] * self.world, *shape[1:])
+        return self._slice(torch.randn(shape, generator=self.generator, device=device))
+
+    def rand(self, n: int, device=None) -> Tensor:
+        return self._slice(torch.rand(n * self.world, generator=self.generator, device=device))
+
+
+def as_draws(rng: Draws | torch.Generator) -> Draws:
+    return rng if isinstance(rng, Draws) else Draws(rng)
+
+
+def logit_normal(n: int, mu: float, rng: Draws, device=None) -> Tensor:
     """(n,) noise levels `sigmoid(mu + N(0, 1))` in (0, 1)."""
-    return torch.sigmoid(mu + torch.randn(n, generator=generator, device=device))
+    return torch.sigmoid(mu + rng.randn((n,), device))
 
 
-def forcing_times(
-    has_depth: Tensor, cfg: FlowConfig, generator: torch.Generator
-) -> tuple[Tensor, Tensor, Tensor]:
+def forcing_times(has_depth: Tensor, cfg: FlowConfig, rng: Draws | torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
     """Draw (t_img, t_depth, regime), each (B,), for a batch.
 
     Samples without depth train the image alone: t_depth = 1 and regime -1.
     """
-    n, device = has_depth.shape[0], has_depth.device
+    rng, n, device = as_draws(rng), has_depth.shape[0], has_depth.device
     edges = torch.tensor([cfg.p_joint, cfg.p_joint + cfg.p_i2d], device=device)
-    regime = torch.bucketize(torch.rand(n, generator=generator, device=device), edges, right=True)
-    t_img = logit_normal(n, cfg.mu, generator, device)
-    t_depth = logit_normal(n, cfg.mu, generator, device)
-    t_img = torch.where(regime == I2D, torch.zeros_like(t_img), t_img)
+    regime = torch.bucketize(rng.rand(n, device), edges, right=True)
+    t_img = logit_normal(n, cfg.mu, rng, device)
+    t_depth = logit_normal(n, cfg.mu, rng, device)
+    t_img = torch.where((regime == I2D) & has_depth, torch.zeros_like(t_img), t_img)
     t_depth = torch.where(regime == D2I, torch.zeros_like(t_depth), t_depth)
     t_depth = torch.where(has_depth, t_depth, torch.ones_like(t_depth))
-    t_img = torch.where(has_depth, t_img, logit_normal(n, cfg.mu, generator, device))
     regime = torch.where(has_depth, regime, torch.full_like(regime, -1))
     return t_img, t_depth, regime
 
@@ -115,9 +140,9 @@ def depth_input(x: Tensor, valid: Tensor | None, with_mask: bool) -> Tensor:
     return torch.cat([x, mask], dim=-1)
 
 
-def drop_captions(captions: list[str], p: float, generator: torch.Generator) -> list[str]:
+def drop_captions(captions: list[str], p: float, rng: Draws | torch.Generator) -> list[str]:
     """Replace each caption by "" with probability p (the CFG unconditional input)."""
-    keep = torch.rand(len(captions), generator=generator) >= p
+    keep = as_draws(rng).rand(len(captions)) >= p
     return [c if k else "" for c, k in zip(captions, keep.tolist())]
 
 
@@ -125,7 +150,7 @@ def training_losses(
     model,
     batch: dict,
     cfg: FlowConfig,
-    generator: torch.Generator,
+    rng: Draws | torch.Generator,
     teacher=None,
 ) -> dict[str, Tensor]:
     """Losses of one batch of tokens.
@@ -133,26 +158,28 @@ def training_losses(
     batch: `img` (B, N, C_img) clean image tokens, `txt` (B, L, D) text states,
     `ids` (txt_ids, img_ids, depth_ids), `grid` (h, w); for a depth model also
     `depth` (B, N, p*p) normalised depth tokens and `valid` (B, N, p*p) bool.
+    rng: a generator, or `Draws` for one rank's shard of a global batch.
     teacher: a frozen T2I model for self-distillation (or None).
     Returns `loss` (scalar, to minimise) and detached per-part / per-regime means.
     """
     img, txt = batch["img"], batch["txt"]
     txt_ids, img_ids, depth_ids = batch["ids"]
-    device, n = img.device, img.shape[0]
-    eps_img = torch.randn(img.shape, generator=generator, device=device)
-    if not model.with_depth:
-        t_img = logit_normal(n, cfg.mu, generator, device)
+    rng, device, n = as_draws(rng), img.device, img.shape[0]
+    core = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    eps_img = rng.randn(img.shape, device)
+    if not core.with_depth:
+        t_img = logit_normal(n, cfg.mu, rng, device)
         v, _ = model(interpolate(img, eps_img, t_img), img_ids, txt, txt_ids, t_img)
         loss = (v.float() - (eps_img - img)).pow(2).mean()
         return {"loss": loss, "loss_img": loss.detach()}
 
     z, valid = batch["depth"], batch["valid"]
     has_depth = valid.flatten(1).any(dim=1)
-    t_img, t_depth, regime = forcing_times(has_depth, cfg, generator)
-    eps_depth = torch.randn(z.shape, generator=generator, device=device)
+    t_img, t_depth, regime = forcing_times(has_depth, cfg, rng)
+    eps_depth = rng.randn(z.shape, device)
     x_img = interpolate(img, eps_img, t_img)
-    x_depth = noisy_depth(z, valid, eps_depth, t_depth, cfg.sparse_fill, batch["grid"], model.cfg.patch_size)
-    x_depth = depth_input(x_depth, valid, model.cfg.depth_mask_input)
+    x_depth = noisy_depth(z, valid, eps_depth, t_depth, cfg.sparse_fill, batch["grid"], core.cfg.patch_size)
+    x_depth = depth_input(x_depth, valid, core.cfg.depth_mask_input)
     v, x0 = model(x_img, img_ids, txt, txt_ids, t_img, x_depth, depth_ids, t_depth)
 
     img_on = (t_img > 0).float()
