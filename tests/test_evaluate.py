@@ -4,7 +4,8 @@ Every expected number is recomputed here independently in float64 NumPy.
 """
 import json
 import math
-from pathlib import Path
+import sys
+import types
 
 import h5py
 import numpy as np
@@ -13,7 +14,8 @@ from PIL import Image
 
 from mofo.cli import main
 from mofo.data import benchmarks as bm
-from mofo.evaluate import METRICS, align, depth_metrics, eval_mask, evaluate, evaluate_saved, score_sample
+from mofo.evaluate import (METRICS, align, depth_metrics, eval_mask, evaluate, evaluate_saved, load_prediction,
+                           score_sample)
 
 REALDATA = bm.RealData.default_root
 rng = np.random.default_rng(0)
@@ -352,6 +354,19 @@ def test_evaluate_error_names_the_sample(tmp_path):
         evaluate(ds, lambda image, seed: np.ones(image.shape[:2]))
 
 
+def test_saved_predictions_by_key_or_stem(tmp_path):
+    (tmp_path / "scene0000_00").mkdir()
+    np.save(tmp_path / "scene0000_00" / "000100.npy", np.ones((1, 3, 4), np.float32))
+    np.save(tmp_path / "000200.npy", np.zeros((3, 4), np.float32))
+    assert load_prediction(tmp_path, "scene0000_00/000100").shape == (3, 4)  # leading 1 squeezed
+    assert (load_prediction(tmp_path, "scene0000_00/000200") == 0).all()  # flat file named by stem
+    with pytest.raises(FileNotFoundError, match="scene0000_00/000300.npy"):
+        load_prediction(tmp_path, "scene0000_00/000300")
+    make_folder(tmp_path / "bench", n=1)
+    with pytest.raises(FileNotFoundError, match="predictions folder not found"):
+        evaluate_saved(bm.open_benchmark("folder", tmp_path / "bench"), tmp_path / "none")
+
+
 # --------------------------------------------------------------------------- realdata
 
 
@@ -429,3 +444,28 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, case, message):
     assert main(["eval", "--benchmark", name, "--root", root, *source]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("mofo eval: error:") and message in err
+
+
+def test_cli_model_runs_the_pipeline(tmp_path, monkeypatch, capsys):
+    depths = make_folder(tmp_path / "bench")
+    images = [np.asarray(Image.open(tmp_path / "bench" / "rgb" / f"rgb_{i:05d}.png")) for i in range(3)]
+    calls = []
+
+    class FakePipeline:  # stands in for mofo.pipeline.Pipeline: relative depth = affine map of the truth
+        @classmethod
+        def from_pretrained(cls, path):
+            calls.append(("load", path))
+            return cls()
+
+        def depth(self, image, steps=None, seed=0):
+            calls.append(("depth", steps, seed))
+            i = next(i for i, im in enumerate(images) if np.array_equal(im, image))
+            return (3 * depths[i] + seed).astype(np.float32)
+
+    monkeypatch.setitem(sys.modules, "mofo.pipeline", types.SimpleNamespace(Pipeline=FakePipeline))
+    out = tmp_path / "r.json"
+    assert main(["eval", "--benchmark", "folder", "--root", str(tmp_path / "bench"), "--model", "ckpt",
+                 "--steps", "5", "--ensemble", "2", "--seed", "3", "--limit", "2", "--json", str(out)]) == 0
+    assert calls == [("load", "ckpt")] + [("depth", 5, 3), ("depth", 5, 4)] * 2
+    result = json.loads(out.read_text())
+    assert result["n_images"] == 2 and result["abs_rel"] < 1e-6 and result["delta1"] == 1.0
