@@ -24,12 +24,13 @@ class ModelConfig:
     axes_dim: tuple[int, ...] = (8, 8, 8, 8)  # RoPE dims per axis (modality, row, col, text index)
     theta: int = 2000
     time_mixing: bool = False  # zero-gated cross-stream timestep mixing (release v2)
+    guidance_embed: bool = False  # guidance-distilled FLUX models: vec_img += guidance_in(emb(guidance))
     with_depth: bool = True  # False: plain text-to-image DiT (pre-training)
     depth_mask_input: bool = False  # feed the validity mask beside the depth values (METHOD §6)
     # tokens
     resolution: int = 32  # square training resolution in pixels
     patch_size: int = 4  # pixels per token side (image and depth share the grid)
-    image_codec: str = "pixel"  # "pixel" or a VAE codec name (later issue)
+    image_codec: str = "pixel"  # "pixel", or a VAE codec: "flux2-vae", "kl-vae" (codecs.VAE_CODECS)
     image_channels: int = 48  # values per image token: p*p*3 in pixel space, 128 for FLUX.2 latents
     # text
     text_encoder: str = "minilm"  # "minilm", "bytes", or a local Hugging Face model directory

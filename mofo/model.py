@@ -39,6 +39,8 @@ class ModalityDiT(nn.Module):
         self.img_in = nn.Linear(cfg.image_channels, h, bias=False)
         self.txt_in = nn.Linear(cfg.txt_dim, h, bias=False)
         self.time_in = MLPEmbedder(256, h)
+        if cfg.guidance_embed:
+            self.guidance_in = MLPEmbedder(256, h)
         self.pe_embedder = RoPE(cfg.axes_dim, cfg.theta)
         self.double_blocks = nn.ModuleList(
             TripleStreamBlock(h, heads, ratio, ("txt", "img")) for _ in range(cfg.depth_double)
@@ -103,10 +105,20 @@ class ModalityDiT(nn.Module):
             return checkpoint(block, *args, use_reentrant=False)
         return block(*args)
 
-    def time_vectors(self, t_img: Tensor, t_depth: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        """(B,) noise levels -> vec_img, vec_depth (B, C), with optional cross-stream mixing."""
+    def time_vectors(
+        self, t_img: Tensor, t_depth: Tensor | None, guidance: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """(B,) noise levels -> vec_img, vec_depth (B, C), with optional cross-stream mixing.
+
+        guidance: (B,) CFG scale of guidance-distilled models, embedded like a
+        timestep and added to `vec_img` (FLUX); needs `cfg.guidance_embed`.
+        """
         emb_img = timestep_embedding(t_img).to(self.img_in.weight.dtype)
         vec_img = self.time_in(emb_img)
+        if guidance is not None:
+            if not self.cfg.guidance_embed:
+                raise ValueError("guidance given to a model without a guidance embedder (cfg.guidance_embed)")
+            vec_img = vec_img + self.guidance_in(timestep_embedding(guidance).to(emb_img.dtype))
         if t_depth is None:
             return vec_img, None
         emb_depth = timestep_embedding(t_depth).to(emb_img.dtype)
@@ -126,18 +138,20 @@ class ModalityDiT(nn.Module):
         depth: Tensor | None = None,
         depth_ids: Tensor | None = None,
         t_depth: Tensor | None = None,
+        guidance: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """Predict the image velocity and the clean depth.
 
         img: (B, N, C_img) noisy image tokens; txt: (B, L, C_txt) text encoder states;
         depth: (B, M, C_depth) noisy depth tokens or None (T2I mode);
-        *_ids: (N|L|M, 4) RoPE positions (`position_ids`); t_*: (B,) in [0, 1], 1 = noise.
+        *_ids: (N|L|M, 4) RoPE positions (`position_ids`); t_*: (B,) in [0, 1], 1 = noise;
+        guidance: (B,) distilled CFG scale (`cfg.guidance_embed` models only).
         Returns (v_img (B, N, C_img), x0_depth (B, M, p*p) or None).
         """
         use_depth = depth is not None
         if use_depth and not self.with_depth:
             raise ValueError("depth tokens given to a model without a depth stream")
-        vec_img, vec_depth = self.time_vectors(t_img, t_depth if use_depth else None)
+        vec_img, vec_depth = self.time_vectors(t_img, t_depth if use_depth else None, guidance)
         xs = [self.txt_in(txt), self.img_in(img)]
         mods = [self.double_stream_modulation_txt(vec_img), self.double_stream_modulation_img(vec_img)]
         ids = [txt_ids, img_ids]
