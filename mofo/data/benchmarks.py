@@ -477,10 +477,10 @@ def _prefix_key(sample: dict, prefix: str) -> dict:
 class RealData(Benchmark):
     """The real RGB-D fixtures in `../shared/realdata` (never copied into the repo): 11 indoor Kinect/TUM
     frames (range 1e-3..10 m, no crop) and 3 KITTI LiDAR frames (1e-3..80 m, Garg crop).
-    Keys are paths relative to root without suffix. Sub-folders that are missing are left out."""
+    Keys are paths relative to root without suffix. Frames whose files are missing are left out."""
 
     name = "realdata"
-    layout = "the folders of /work/shared/realdata (see its README)"
+    layout = "the folders of ../shared/realdata (see its README)"
     default_root = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"  # <project>/../shared/realdata
 
     def __init__(self, root: str | Path | None = None):
@@ -515,4 +515,4 @@ def open_benchmark(name: str, root: str | Path | None = None, **kw) -> Benchmark
     cls = BENCHMARKS[name]
     if root is None and not hasattr(cls, "default_root"):
         raise ValueError(f"benchmark {name!r} needs a root folder (expected {cls.layout})")
-    return cls(root, **kw) if root is not None else cls(**kw)
+    return cls(root, **kw)
