@@ -97,3 +97,10 @@ class DepthCodec:
     def decode(self, tokens: Tensor, h: int, w: int) -> Tensor:
         """tokens (B, h*w, p*p) -> relative depth (B, 1, h*p, w*p)."""
         return self.denormalize(unpatchify(tokens, self.patch_size, h, w))
+
+
+def make_image_codec(cfg, path=None):
+    """The image codec a model config names: pixel patches, or a VAE loaded from a local folder."""
+    if cfg.image_codec == "pixel":
+        return ImageCodec(cfg.patch_size)
+    raise ValueError(f"image codec {cfg.image_codec!r} needs a VAE folder (see docs/pretrained.md)")
