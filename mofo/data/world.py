@@ -1,0 +1,586 @@
+"""A synthetic RGB-D world: scenes drawn from a seed, rendered by batched analytic ray casting.
+
+Conventions
+- World frame: y up, the ground is the plane y = 0. The camera sits at (0, h, 0) and
+  looks along +z, pitched down by `pitch`; rooms are axis-aligned boxes around it.
+- Camera frame (OpenCV): x right, y down, z forward. **Depth is z-depth along the
+  optical axis in metres**: the camera-frame z of the surface seen at the pixel centre.
+- Intrinsics K = [[f, 0, W/2], [0, f, H/2], [0, 0, 1]] in pixels with
+  f = W / (2 tan(fov / 2)); pixel (i, j) covers [j, j+1] x [i, i+1], its centre is
+  (u, v) = (j + 0.5, i + 0.5), and `depth * K^-1 (u, v, 1)` is the surface point.
+- Sky, and ground farther than `WorldConfig.max_depth`, has no depth: 0 and invalid.
+
+A scene is a JSON-able *scene graph* (`sample_graph`), the single source of truth for
+captions and tests; `Scene.from_graphs` stacks graphs into tensors for the renderer.
+Rendering uses only correctly rounded float ops (+ - * / sqrt, min, floor) and integer
+hashes, elementwise over (scene, ray, object), so a scene renders bit-identically
+whatever batch, chunk or thread count it is rendered in.
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, fields
+
+import torch
+
+# Surface ids in the rendered id map; objects follow from OBJ0 on.
+SKY, FLOOR, WALL_LEFT, WALL_RIGHT, WALL_BACK, CEILING, OBJ0 = range(7)
+SHAPES = ("sphere", "box", "cylinder")
+# Unit shapes are {|p|_inf <= 1} intersected with {sum(q * p^2) <= 1}: q per shape.
+_QUADRIC = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 1.0]])
+PATTERNS = ("plain", "checker", "stripes", "speckle", "wood", "brick")
+
+PALETTE = {
+    "red": (0.85, 0.15, 0.12), "orange": (0.95, 0.5, 0.1), "yellow": (0.95, 0.85, 0.2),
+    "green": (0.2, 0.65, 0.25), "teal": (0.1, 0.6, 0.6), "blue": (0.15, 0.3, 0.85),
+    "purple": (0.5, 0.2, 0.7), "pink": (0.95, 0.55, 0.7), "brown": (0.55, 0.33, 0.15),
+    "white": (0.92, 0.92, 0.9), "gray": (0.5, 0.5, 0.52), "black": (0.13, 0.13, 0.13),
+}
+# (name, pattern, colour name or None for any palette colour, colour override, cells per metre)
+FLOORS = (("wooden floor", "wood", "brown", (0.72, 0.5, 0.3), 4.0),
+          ("tiled floor", "checker", None, None, 1.5),
+          ("carpet", "speckle", None, None, 10.0),
+          ("stone floor", "brick", "gray", (0.6, 0.58, 0.55), 2.5))
+GROUNDS = (("grass", "speckle", "green", (0.3, 0.55, 0.2), 6.0),
+           ("sand", "speckle", "yellow", (0.85, 0.75, 0.52), 8.0),
+           ("pavement", "brick", "gray", (0.55, 0.55, 0.55), 2.0),
+           ("dirt", "speckle", "brown", (0.5, 0.37, 0.25), 5.0))
+WALLS = (("plain walls", "plain", None, None, 1.0),
+         ("striped wallpaper", "stripes", None, None, 3.0),
+         ("brick walls", "brick", "red", (0.66, 0.32, 0.24), 3.0))
+SKIES = {"clear": ((0.78, 0.86, 0.95), (0.3, 0.5, 0.85)),
+         "overcast": ((0.82, 0.82, 0.84), (0.6, 0.62, 0.66)),
+         "sunset": ((0.98, 0.72, 0.48), (0.36, 0.36, 0.6))}
+_WALL_COLOURS = ("white", "gray", "yellow", "blue", "green", "pink", "teal")
+_OBJECT_PATTERNS = ("plain", "plain", "checker", "stripes", "speckle", "wood")
+_OBJECT_SCALE = {"checker": 5.0, "stripes": 8.0, "speckle": 12.0, "wood": 10.0, "plain": 1.0}
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """How scenes are drawn and rendered (lengths in metres, angles in degrees)."""
+
+    res: int = 64
+    max_objects: int = 6
+    supersample: int = 2  # n x n RGB samples at edge pixels; depth is always the centre ray
+    fov: tuple[float, float] = (45.0, 90.0)
+    pitch: tuple[float, float] = (5.0, 30.0)  # downwards
+    height: tuple[float, float] = (1.0, 2.2)
+    indoor_prob: float = 0.5
+    max_depth: float = 80.0
+    edge_contrast: float = 0.12  # luminance step between neighbours that gets supersampled
+    chunk: int = 32  # scenes per batched tensor op (keeps tensors in cache)
+
+
+# --- scene graphs: one seeded Python draw per scene ---------------------------------------
+
+def scene_seed(seed: int, split: str, index: int) -> int:
+    """The scene seed of sample `index`: train seeds are even, test seeds odd (never shared)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return ((seed * 2**40 + index) << 1) | (split == "test")
+
+
+def _material(rng: random.Random, name, pattern, colour, rgb, scale) -> dict:
+    colour = colour or rng.choice(tuple(PALETTE))
+    return {"name": name, "pattern": pattern, "colour": colour,
+            "rgb": list(rgb or PALETTE[colour]), "scale": scale}
+
+
+def _object_size(rng: random.Random, shape: str) -> list[float]:
+    if shape == "sphere":
+        return [rng.uniform(0.15, 0.55)] * 3
+    if shape == "cylinder":
+        r = rng.uniform(0.12, 0.4)
+        return [r, rng.uniform(0.2, 0.7), r]
+    if rng.random() < 0.4:
+        return [rng.uniform(0.15, 0.5)] * 3
+    return [rng.uniform(0.12, 0.55), rng.uniform(0.12, 0.5), rng.uniform(0.12, 0.55)]
+
+
+def _ground_range(cam: dict, room: dict | None) -> tuple[float, float]:
+    """Near and far z of the ground strip where object bases are visible."""
+    h, half = cam["height"], cam["fov"] / 2
+    low, high = math.radians(min(cam["pitch"] + half, 80.0)), math.radians(cam["pitch"] - half)
+    z0 = max(h / math.tan(low) + 0.6, 1.2)
+    z1 = room["z_back"] - 0.8 if room else 10.0
+    if high > 0.02:
+        z1 = min(z1, h / math.tan(high) - 0.3)
+    return z0, max(z1, z0 + 1.5)
+
+
+def _place_objects(rng: random.Random, cam: dict, room: dict | None, n: int) -> list[dict]:
+    """Objects resting on the ground in distinct cells of a 3 x 3 grid over the visible floor."""
+    z0, z1 = _ground_range(cam, room)
+    spread = 0.8 * math.tan(math.radians(cam["fov"] / 2))
+    objects = []
+    for cell in rng.sample(range(9), n):
+        row, col = divmod(cell, 3)
+        z = z0 + (row + rng.uniform(0.3, 0.7)) / 3 * (z1 - z0)
+        x_lo, x_hi = -z * spread, z * spread
+        if room:
+            x_lo, x_hi = max(x_lo, room["x_left"] + 0.7), min(x_hi, room["x_right"] - 0.7)
+        x = x_lo + (col + rng.uniform(0.3, 0.7)) / 3 * (x_hi - x_lo)
+        shape = rng.choice(SHAPES)
+        size = _object_size(rng, shape)
+        yaw = rng.uniform(0, 90) if shape == "box" and rng.random() < 0.5 else 0.0
+        footprint = math.hypot(size[0], size[2]) if yaw else max(size[0], size[2])
+        shrink = min(1.0, 0.42 * min((x_hi - x_lo) / 3, (z1 - z0) / 3) / footprint)
+        size = [s * shrink for s in size]
+        pattern = rng.choice(_OBJECT_PATTERNS)
+        wood = pattern == "wood"
+        mat = _material(rng, None, pattern, "brown" if wood else None,
+                        (0.7, 0.47, 0.27) if wood else None, _OBJECT_SCALE[pattern])
+        objects.append({"shape": shape, **{k: mat[k] for k in ("colour", "pattern", "rgb", "scale")},
+                        "center": [x, size[1], z], "size": size, "yaw": yaw})
+    return objects
+
+
+def sample_graph(seed: int, cfg: WorldConfig = WorldConfig()) -> dict:
+    """Draw one scene graph from `seed` (JSON-able; angles in degrees, lengths in metres)."""
+    rng = random.Random(seed)
+    indoor = rng.random() < cfg.indoor_prob
+    cam = {"fov": rng.uniform(*cfg.fov), "pitch": rng.uniform(*cfg.pitch),
+           "height": rng.uniform(*cfg.height) * (1.0 if indoor else 1.3)}
+    room = None
+    if indoor:
+        width, offset = rng.uniform(4.0, 8.0), rng.uniform(0.35, 0.65)
+        room = {"x_left": -width * offset, "x_right": width * (1 - offset),
+                "z_back": rng.uniform(6.0, 11.0), "height": rng.uniform(2.6, 3.5),
+                "ceiling": rng.random() < 0.5}
+    floor = _material(rng, *rng.choice(FLOORS if indoor else GROUNDS))
+    walls = _material(rng, *rng.choice(WALLS))
+    if walls["pattern"] != "brick":
+        walls["colour"] = rng.choice(_WALL_COLOURS)
+        walls["rgb"] = list(PALETTE[walls["colour"]])
+    sky = rng.choice(tuple(SKIES))
+    if indoor:
+        light = {"type": "point", "position": [rng.uniform(room["x_left"] + 0.5, room["x_right"] - 0.5),
+                                               room["height"] - 0.3, rng.uniform(0.5, 0.6 * room["z_back"])]}
+    else:
+        elev, azim = math.radians(rng.uniform(25, 65)), math.radians(rng.uniform(-150, 150))
+        light = {"type": "sun", "direction": [math.cos(elev) * math.sin(azim), math.sin(elev),
+                                              -math.cos(elev) * math.cos(azim)]}
+    objects = _place_objects(rng, cam, room, rng.randint(1, cfg.max_objects))
+    return {"seed": seed, "indoor": indoor, "camera": cam, "room": room, "floor": floor,
+            "walls": walls, "sky": sky, "light": light, "ambient": rng.uniform(0.25, 0.45),
+            "fog": 0.0 if indoor or rng.random() < 0.5 else rng.uniform(0.005, 0.03),
+            "objects": objects}
+
+
+# --- tensors --------------------------------------------------------------------------------
+
+@dataclass
+class Scene:
+    """A batch of B scenes with K object slots, as tensors (float32 unless noted).
+
+    cam: (B, 3, 3) rows = camera right, down, forward in world; origin: (B, 3);
+    focal: (B,) pixels; room: (B, 4) x_left, x_right, z_back, wall top (inf outdoors);
+    ceiling: (B,) bool; light: (B, 3) point position or sun direction; point: (B,) bool;
+    ambient, fog: (B,); sky: (B, 2, 3) horizon, zenith; fog_rgb: (B, 3);
+    kind: (B, K) long; center, size (half extents), quadric: (B, K, 3);
+    rot: (B, K, 2) cos, sin of yaw; alive: (B, K) bool;
+    rgb: (B, S, 3), pattern: (B, S) long, scale: (B, S) per surface id (S = OBJ0 + K).
+    """
+
+    cam: torch.Tensor
+    origin: torch.Tensor
+    focal: torch.Tensor
+    room: torch.Tensor
+    ceiling: torch.Tensor
+    light: torch.Tensor
+    point: torch.Tensor
+    ambient: torch.Tensor
+    fog: torch.Tensor
+    sky: torch.Tensor
+    fog_rgb: torch.Tensor
+    kind: torch.Tensor
+    center: torch.Tensor
+    size: torch.Tensor
+    quadric: torch.Tensor
+    rot: torch.Tensor
+    alive: torch.Tensor
+    rgb: torch.Tensor
+    pattern: torch.Tensor
+    scale: torch.Tensor
+
+    def index(self, idx) -> "Scene":
+        """The scenes at `idx` (an index tensor or slice)."""
+        return Scene(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    def slots(self, k: int) -> "Scene":
+        """The same scenes with object slots cut to the first `k` (alive slots come first)."""
+        cut = {"kind": k, "center": k, "size": k, "quadric": k, "rot": k, "alive": k}
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out.update({n: out[n][:, :k] for n in cut})
+        out.update({n: out[n][:, :OBJ0 + k] for n in ("rgb", "pattern", "scale")})
+        return Scene(**out)
+
+    @staticmethod
+    def from_graphs(graphs: list[dict], res: int) -> "Scene":
+        k = max(1, max(len(g["objects"]) for g in graphs))
+        rows = [_scene_row(g, res, k) for g in graphs]
+        return Scene(**{n: torch.stack([torch.as_tensor(r[n]) for r in rows]) for n in rows[0]})
+
+
+def camera_basis(pitch_deg: float) -> list[list[float]]:
+    """Rows: camera right, down, forward in world coordinates for a camera pitched down."""
+    p = math.radians(pitch_deg)
+    return [[1.0, 0.0, 0.0], [0.0, -math.cos(p), -math.sin(p)], [0.0, -math.sin(p), math.cos(p)]]
+
+
+def intrinsics(fov_deg: float, res: int) -> torch.Tensor:
+    """(3, 3) pinhole intrinsics in pixels for a square `res` image (see module docstring)."""
+    f = res / (2 * math.tan(math.radians(fov_deg) / 2))
+    return torch.tensor([[f, 0.0, res / 2], [0.0, f, res / 2], [0.0, 0.0, 1.0]])
+
+
+def _scene_row(g: dict, res: int, k: int) -> dict:
+    inf, room, objs = math.inf, g["room"], g["objects"]
+    pad = k - len(objs)
+    surfaces = [g["floor"]] + [g["floor"]] + [g["walls"]] * 3 + [g["walls"]] + objs
+    surfaces[CEILING] = {"rgb": [0.9, 0.9, 0.88], "pattern": "plain", "scale": 1.0}
+    surfaces += [surfaces[-1]] * pad
+    horizon, zenith = SKIES[g["sky"]]
+    return {
+        "cam": torch.tensor(camera_basis(g["camera"]["pitch"])),
+        "origin": torch.tensor([0.0, g["camera"]["height"], 0.0]),
+        "focal": torch.tensor(res / (2 * math.tan(math.radians(g["camera"]["fov"]) / 2))),
+        "room": torch.tensor([room["x_left"], room["x_right"], room["z_back"], room["height"]]
+                             if room else [-inf, inf, inf, inf]),
+        "ceiling": torch.tensor(bool(room and room["ceiling"])),
+        "light": torch.tensor(g["light"].get("position") or g["light"]["direction"]),
+        "point": torch.tensor(g["light"]["type"] == "point"),
+        "ambient": torch.tensor(g["ambient"]), "fog": torch.tensor(g["fog"]),
+        "sky": torch.tensor([horizon, zenith]),
+        "fog_rgb": torch.tensor(horizon if not g["indoor"] else (0.7, 0.7, 0.7)),
+        "kind": torch.tensor([SHAPES.index(o["shape"]) for o in objs] + [0] * pad),
+        "center": torch.tensor([o["center"] for o in objs] + [[0.0, -1e3, 0.0]] * pad).reshape(k, 3),
+        "size": torch.tensor([o["size"] for o in objs] + [[1.0] * 3] * pad).reshape(k, 3),
+        "quadric": _QUADRIC[torch.tensor([SHAPES.index(o["shape"]) for o in objs] + [0] * pad)],
+        "rot": torch.tensor([[math.cos(math.radians(o["yaw"])), math.sin(math.radians(o["yaw"]))]
+                             for o in objs] + [[1.0, 0.0]] * pad).reshape(k, 2),
+        "alive": torch.tensor([True] * len(objs) + [False] * pad),
+        "rgb": torch.tensor([s["rgb"] for s in surfaces]),
+        "pattern": torch.tensor([PATTERNS.index(s["pattern"]) for s in surfaces]),
+        "scale": torch.tensor([float(s["scale"]) for s in surfaces]),
+    }
+
+
+# --- ray casting ----------------------------------------------------------------------------
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Dot product over the last axis of size 3, written out (a fixed, batch-independent order)."""
+    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
+
+
+def _normalize(v: torch.Tensor) -> torch.Tensor:
+    return v / torch.sqrt(_dot(v, v)).unsqueeze(-1)
+
+
+def _to_local(scene: Scene, v: torch.Tensor, shift: bool) -> tuple[torch.Tensor, ...]:
+    """World vectors v (B, R, 3) in every object's frame, scaled to the unit shape: 3 x (B, R, K)."""
+    if shift:
+        v = v[:, :, None] - scene.center[:, None]
+    else:
+        v = v[:, :, None]
+    c, s = scene.rot[:, None, :, 0], scene.rot[:, None, :, 1]
+    size = scene.size[:, None]
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    return (c * x - s * z) / size[..., 0], y / size[..., 1], (s * x + c * z) / size[..., 2]
+
+
+def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, t_max=math.inf):
+    """Nearest object along rays o + t d (o: (B, 1 or R, 3), d: (B, R, 3), t > 0).
+
+    Each object is a unit shape after an affine map: the ray's entry into the
+    intersection of a slab box and a quadric (section docstring of `_QUADRIC`).
+    Returns t (B, R), inf on a miss or beyond t_max, and the object slot (B, R).
+    """
+    ox, oy, oz = _to_local(scene, o, shift=True)
+    dx, dy, dz = _to_local(scene, d, shift=False)
+    q = scene.quadric[:, None]
+    qx, qy, qz = q[..., 0], q[..., 1], q[..., 2]
+    a = qx * dx * dx + qy * dy * dy + qz * dz * dz
+    flat = a < 1e-12
+    a = torch.where(flat, 1.0, a)
+    tc = -(qx * ox * dx + qy * oy * dy + qz * oz * dz) / a
+    # Closest approach first, then the half chord: stable for small, far objects.
+    hx, hy, hz = ox + tc * dx, oy + tc * dy, oz + tc * dz
+    g = qx * hx * hx + qy * hy * hy + qz * hz * hz
+    half = torch.sqrt(torch.clamp(1 - g, min=0) / a)
+    inside = (qx * ox * ox + qy * oy * oy + qz * oz * oz) <= 1
+    enter = torch.where(flat, torch.where(inside, -math.inf, math.inf), torch.where(g <= 1, tc - half, math.inf))
+    leave = torch.where(flat, math.inf, tc + half)
+    for oj, dj in ((ox, dx), (oy, dy), (oz, dz)):
+        dj = torch.where(dj.abs() < 1e-12, 1e-12, dj)
+        t1, t2 = (-1 - oj) / dj, (1 - oj) / dj
+        enter, leave = torch.maximum(enter, torch.minimum(t1, t2)), torch.minimum(leave, torch.maximum(t1, t2))
+    hit = (enter <= leave) & (enter > 1e-4) & (enter < t_max) & scene.alive[:, None]
+    return torch.where(hit, enter, math.inf).min(dim=-1)
+
+
+def _hit_planes(scene: Scene, o: torch.Tensor, d: torch.Tensor):
+    """Nearest of floor, walls and ceiling from inside the room (o: (B, 1, 3)): t, surface id."""
+    x0, x1, z1, top = (scene.room[:, None, i] for i in range(4))
+    dx, dy, dz = d[..., 0], d[..., 1], d[..., 2]
+    oy = o[..., 1]
+    inf = torch.full_like(dx, math.inf)
+    floor = torch.where(dy < 0, -oy / dy, inf)
+    ceiling = torch.where((dy > 0) & scene.ceiling[:, None], (top - oy) / dy, inf)
+    walls = [torch.where(dx < 0, x0 / dx, inf), torch.where(dx > 0, x1 / dx, inf), torch.where(dz > 0, z1 / dz, inf)]
+    walls = [torch.where(oy + t * dy <= top, t, inf) for t in walls]
+    t, i = torch.stack([floor, *walls, ceiling], dim=-1).min(dim=-1)
+    return t, i + FLOOR
+
+
+def _trace(scene: Scene, o: torch.Tensor, d: torch.Tensor):
+    """Primary hits for camera rays: t (B, R) and surface id (B, R) (SKY where nothing)."""
+    t_obj, slot = _hit_objects(scene, o, d)
+    t_pln, sid = _hit_planes(scene, o, d)
+    obj = t_obj < t_pln
+    t = torch.where(obj, t_obj, t_pln)
+    sid = torch.where(obj, slot + OBJ0, sid)
+    return t, torch.where(torch.isinf(t), SKY, sid)
+
+
+# --- shading --------------------------------------------------------------------------------
+
+def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """x (B, S, ...) at per-ray indices idx (B, R) -> (B, R, ...)."""
+    flat = idx.reshape(idx.shape[0], -1, *([1] * (x.dim() - 2))).expand(-1, -1, *x.shape[2:])
+    return torch.gather(x, 1, flat)
+
+
+def _hash(i: torch.Tensor, j: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Uniform [0, 1) per integer lattice cell, from a 32-bit integer hash (exact, portable)."""
+    m = 0xFFFFFFFF
+    h = ((i * 73856093) ^ (j * 19349663) ^ (k * 83492791)) & m
+    h = ((h ^ (h >> 16)) * 0x7FEB352D) & m
+    h = ((h ^ (h >> 15)) * 0x68E31DA4) & m
+    return (h ^ (h >> 16)).float() / 2**32
+
+
+def _patterns(u, v, w, pattern, footprint):
+    """Texture value in [0, 1] (1 = full colour) for texture coordinates in cells, (B, R)."""
+    fu, fv, fw = torch.floor(u), torch.floor(v), torch.floor(w)
+    iu, iv, iw = fu.long(), fv.long(), fw.long()
+    checker = ((iu + iv + iw) & 1).float()
+    stripes = (iv & 1).float()
+    speckle = _hash(iu, iv, iw)
+    ring = torch.sqrt(u * u + w * w) + 0.3 * _hash(torch.floor(u * 0.25).long(), iv, iw)
+    wood = 0.6 + 0.4 * (ring - torch.floor(ring))
+    row = torch.floor(v * 2)
+    shifted = u + w + 0.5 * (row.long() & 1).float()
+    mortar = ((v * 2 - row) < 0.1) | ((shifted - torch.floor(shifted)) < 0.06)
+    brick = torch.where(mortar, 0.35, 0.8 + 0.2 * _hash(torch.floor(shifted).long(), row.long(), iw))
+    value = torch.stack([torch.ones_like(u), 0.45 + 0.55 * checker, 0.5 + 0.5 * stripes,
+                         0.55 + 0.45 * speckle, wood, brick], dim=-1)
+    value = torch.gather(value, -1, pattern[..., None])[..., 0]
+    mean = torch.tensor([1.0, 0.725, 0.75, 0.775, 0.8, 0.8])[pattern]
+    # Fade the pattern to its mean once a pixel covers more than ~1/4 cell (no aliasing far away).
+    fade = torch.clamp((0.75 - footprint) * 2, 0, 1)
+    return mean + (value - mean) * fade
+
+
+def _texture_coords(scene, sid, p, slot):
+    """Texture coordinates in metres (u, v, w), each (B, R): plane axes, or object-local axes."""
+    local = [c * s for c, s in zip(_local_point(scene, p, slot), _gather(scene.size, slot).unbind(-1))]
+    x, y, z = p[..., 0], p[..., 1], p[..., 2]
+    zero = torch.zeros_like(x)
+    flat = (sid == FLOOR) | (sid == CEILING)
+    side = (sid == WALL_LEFT) | (sid == WALL_RIGHT)
+    obj = sid >= OBJ0
+    u = torch.where(obj, local[0], torch.where(side, z, x))
+    v = torch.where(obj, local[1], torch.where(flat, z, y))
+    return u, v, torch.where(obj, local[2], zero)
+
+
+def _local_point(scene, p, slot):
+    """Hit points p (B, R, 3) in the unit frame of their object `slot` (B, R): 3 x (B, R)."""
+    c = _gather(scene.center, slot)
+    cs, sn = _gather(scene.rot, slot).unbind(-1)
+    sx, sy, sz = _gather(scene.size, slot).unbind(-1)
+    x, y, z = (p - c).unbind(-1)
+    return (cs * x - sn * z) / sx, y / sy, (sn * x + cs * z) / sz
+
+
+def _normals(scene, sid, p, slot):
+    """Outward unit normals (B, R, 3): fixed per plane; for objects, the active constraint's gradient."""
+    lx, ly, lz = _local_point(scene, p, slot)
+    q = _gather(scene.quadric, slot)
+    ax, ay, az = lx.abs(), ly.abs(), lz.abs()
+    box = torch.maximum(torch.maximum(ax, ay), az)
+    g = q[..., 0] * lx * lx + q[..., 1] * ly * ly + q[..., 2] * lz * lz
+    curved = g >= box * box * (1 - 1e-3)
+    n = [torch.where(curved, q[..., i] * l, torch.where(a >= box, l.sign(), 0.0))
+         for i, (l, a) in enumerate(((lx, ax), (ly, ay), (lz, az)))]
+    size, (cs, sn) = _gather(scene.size, slot), _gather(scene.rot, slot).unbind(-1)
+    nx, ny, nz = n[0] / size[..., 0], n[1] / size[..., 1], n[2] / size[..., 2]
+    obj = torch.stack([cs * nx + sn * nz, ny, cs * nz - sn * nx], dim=-1)
+    planes = torch.tensor([[0.0, 1, 0], [0, 1, 0], [1, 0, 0], [-1, 0, 0], [0, 0, -1], [0, -1, 0]])
+    fixed = planes[torch.clamp(sid, max=CEILING)]
+    return torch.where((sid >= OBJ0)[..., None], _normalize(obj), fixed)
+
+
+def _shade(scene: Scene, o, d, t, sid, focal):
+    """Colour (B, R, 3) of camera rays o + t d that hit surface `sid`."""
+    sky_t = torch.isinf(t)
+    t = torch.where(sky_t, 1.0, t)
+    p = o + t[..., None] * d
+    slot = torch.clamp(sid - OBJ0, min=0)
+    n = _normals(scene, sid, p, slot)
+    scale = _gather(scene.scale, sid)
+    cos = torch.clamp(-_dot(n, d), min=0.15)
+    u, v, w = _texture_coords(scene, sid, p, slot)
+    tex = _patterns(u * scale, v * scale, w * scale, _gather(scene.pattern, sid), t * scale / (focal[:, None] * cos))
+    albedo = _gather(scene.rgb, sid) * tex[..., None]
+    point = scene.point[:, None, None]
+    to_light = torch.where(point, scene.light[:, None] - p, scene.light[:, None].expand_as(p))
+    dist = torch.where(scene.point[:, None], torch.sqrt(_dot(to_light, to_light)), math.inf)
+    light = _normalize(to_light)
+    lambert = torch.clamp(_dot(n, light), min=0)
+    shadow, _ = _hit_objects(scene, p + 1e-3 * n, light, dist[..., None])
+    lit = torch.where(torch.isinf(shadow), lambert, 0.0)
+    ambient = scene.ambient[:, None]
+    colour = albedo * (ambient + (1 - ambient) * lit)[..., None]
+    vis = 1 / (1 + scene.fog[:, None] * t) ** 2
+    colour = colour * vis[..., None] + scene.fog_rgb[:, None] * (1 - vis)[..., None]
+    elev = torch.clamp(d[..., 1], 0, 1)
+    sky = scene.sky[:, None, 0] + (scene.sky[:, None, 1] - scene.sky[:, None, 0]) * torch.sqrt(elev)[..., None]
+    return torch.clamp(torch.where(sky_t[..., None], sky, colour), 0, 1)
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+def _rays(scene: Scene, uv: torch.Tensor):
+    """Unit world directions (B, R, 3) and their camera-frame z (B, R).
+
+    uv: (B, R, 2) image coordinates relative to the principal point, in pixels.
+    """
+    x = uv[..., 0] / scene.focal[:, None]
+    y = uv[..., 1] / scene.focal[:, None]
+    norm = torch.sqrt(x * x + y * y + 1)
+    cam = scene.cam[:, None]
+    d = (x[..., None] * cam[..., 0, :] + y[..., None] * cam[..., 1, :] + cam[..., 2, :]) / norm[..., None]
+    return d, 1 / norm
+
+
+def _render_chunk(scene: Scene, res: int, cfg: WorldConfig) -> dict:
+    b = scene.origin.shape[0]
+    ij = torch.arange(res, dtype=torch.float32) + 0.5 - res / 2
+    uv = torch.stack(torch.meshgrid(ij, ij, indexing="xy"), dim=-1).reshape(1, -1, 2).expand(b, -1, -1)
+    o = scene.origin[:, None]
+    d, zdir = _rays(scene, uv)
+    t, sid = _trace(scene, o, d)
+    depth = t * zdir
+    far = (depth > cfg.max_depth) & (sid < OBJ0)
+    sid = torch.where(far, SKY, sid)
+    t = torch.where(sid == SKY, math.inf, t)
+    rgb = _shade(scene, o, d, t, sid, scene.focal)
+    rgb = _antialias(scene, uv, sid, rgb, res, cfg)
+    valid = sid != SKY
+    shape = (b, res, res)
+    return {"image": rgb.reshape(*shape, 3).permute(0, 3, 1, 2),
+            "depth": torch.where(valid, depth, 0.0).reshape(b, 1, res, res),
+            "valid": valid.reshape(b, 1, res, res), "ids": sid.reshape(b, 1, res, res).to(torch.uint8)}
+
+
+def _edges(sid: torch.Tensor, rgb: torch.Tensor, res: int, contrast: float) -> torch.Tensor:
+    """Pixels (B, H, W) whose surface differs from a 4-neighbour, or whose luminance jumps."""
+    sid = sid.reshape(-1, res, res)
+    lum = (rgb[..., 0] + rgb[..., 1] + rgb[..., 2]).reshape(-1, res, res) / 3
+    edge = torch.zeros_like(sid, dtype=torch.bool)
+    for x in (sid, lum):
+        dh = (x[:, :, 1:] != x[:, :, :-1]) if x is sid else (x[:, :, 1:] - x[:, :, :-1]).abs() > contrast
+        dv = (x[:, 1:] != x[:, :-1]) if x is sid else (x[:, 1:] - x[:, :-1]).abs() > contrast
+        edge[:, :, 1:] |= dh
+        edge[:, :, :-1] |= dh
+        edge[:, 1:] |= dv
+        edge[:, :-1] |= dv
+    return edge
+
+
+def _antialias(scene, uv, sid, rgb, res, cfg):
+    """Replace the colour of edge pixels by the mean of an n x n grid of sub-pixel rays."""
+    n = cfg.supersample
+    b, p = _edges(sid, rgb, res, cfg.edge_contrast).reshape(sid.shape[0], -1).nonzero(as_tuple=True)
+    if n <= 1 or b.numel() == 0:
+        return rgb
+    offsets = (torch.arange(n, dtype=torch.float32) + 0.5) / n - 0.5
+    sub = torch.stack(torch.meshgrid(offsets, offsets, indexing="xy"), dim=-1).reshape(1, -1, 2)
+    part = scene.index(b)
+    o = part.origin[:, None]
+    d, _ = _rays(part, uv[b, p][:, None] + sub)
+    t, s = _trace(part, o, d)
+    colour = _shade(part, o, d, t, s, part.focal)
+    total = colour[:, 0]
+    for k in range(1, n * n):
+        total = total + colour[:, k]
+    rgb = rgb.clone()
+    rgb[b, p] = total / (n * n)
+    return rgb
+
+
+def render(scene: Scene, cfg: WorldConfig = WorldConfig()) -> dict:
+    """Render a batch of scenes at cfg.res.
+
+    Returns image (B, 3, H, W) in [0, 1], depth (B, 1, H, W) z-depth in metres (0 where
+    invalid), valid (B, 1, H, W) bool, ids (B, 1, H, W) uint8 surface ids (SKY, FLOOR, ...,
+    OBJ0 + slot). Scenes are rendered `cfg.chunk` at a time, grouped by object count.
+    """
+    count = scene.alive.sum(1)
+    order = torch.argsort(count, stable=True)
+    parts = []
+    for start in range(0, len(order), cfg.chunk):
+        idx = order[start:start + cfg.chunk]
+        k = max(1, int(count[idx].max()))
+        parts.append(_render_chunk(scene.index(idx).slots(k), cfg.res, cfg))
+    inverse = torch.argsort(order)
+    return {key: torch.cat([part[key] for part in parts])[inverse] for key in parts[0]}
+
+
+def describe(graphs: list[dict], ids: torch.Tensor, res: int) -> list[dict]:
+    """Add what the render shows to each object of each graph (in place; returns graphs).
+
+    ids: (B, 1, H, W) surface ids from `render`. Per object: `index` (slot), `pixels`,
+    `visible` (>= 0.3 % of the image), `centroid` [u, v] and `columns` [u_min, u_max] of
+    its visible pixels (pixel-centre coordinates), `depth` (camera-frame z of its centre).
+    """
+    ids = ids.reshape(ids.shape[0], -1).long()
+    u = (torch.arange(res * res) % res).float() + 0.5
+    v = (torch.arange(res * res) // res).float() + 0.5
+    for b, g in enumerate(graphs):
+        forward = camera_basis(g["camera"]["pitch"])[2]
+        for k, obj in enumerate(g["objects"]):
+            mask = ids[b] == OBJ0 + k
+            n = int(mask.sum())
+            cols = u[mask]
+            rel = [obj["center"][0], obj["center"][1] - g["camera"]["height"], obj["center"][2]]
+            obj.update(index=k, pixels=n, visible=n >= max(3, 0.003 * res * res),
+                       centroid=[float(cols.mean()), float(v[mask].mean())] if n else None,
+                       columns=[float(cols.min()), float(cols.max())] if n else None,
+                       depth=sum(f * r for f, r in zip(forward, rel)))
+    return graphs
+
+
+def render_scenes(seeds, cfg: WorldConfig = WorldConfig()) -> dict:
+    """Draw, render, describe and caption one scene per seed: the synthetic world's entry point.
+
+    Returns image (B, 3, H, W) in [0, 1], depth (B, 1, H, W) z-depth metres (0 = invalid),
+    valid (B, 1, H, W), ids (B, 1, H, W) uint8, intrinsics (B, 3, 3), caption: list[str],
+    graph: list[dict] (JSON-able scene graphs with visibility and stated relations).
+    """
+    from mofo.data.captions import caption
+
+    graphs = [sample_graph(int(s), cfg) for s in seeds]
+    out = render(Scene.from_graphs(graphs, cfg.res), cfg)
+    describe(graphs, out["ids"], cfg.res)
+    captions = []
+    for g in graphs:
+        text, relations = caption(g, cfg.res)
+        g["relations"] = relations
+        captions.append(text)
+    out["intrinsics"] = torch.stack([intrinsics(g["camera"]["fov"], cfg.res) for g in graphs])
+    return {**out, "caption": captions, "graph": graphs}
