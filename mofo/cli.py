@@ -25,6 +25,60 @@ def build_parser() -> argparse.ArgumentParser:
 # kept in the order of `mofo --help`.
 COMMANDS: list = []
 
+# --- data ---
+def add_data_commands(sub):
+    data = sub.add_parser("data", help="synthetic RGB-D datasets: write shards, look at samples")
+    verbs = data.add_subparsers(dest="verb", required=True, metavar="VERB")
+    p = verbs.add_parser("synth", help="render a synthetic RGB-D split into tar shards (resumable)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--count", type=int, required=True, help="number of samples")
+    p.add_argument("--res", type=int, default=64, help="image size in pixels (square)")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed; sample i is fixed by (seed, split, i)")
+    p.add_argument("--split", choices=("train", "test"), default="train")
+    p.add_argument("--workers", type=int, default=1, help="processes rendering shards in parallel")
+    p.add_argument("--shard-size", type=int, default=1000, help="samples per .tar shard")
+    p.set_defaults(func=run_data_synth)
+    p = verbs.add_parser("show", help="write a contact sheet PNG: RGB | depth | sparse depth | caption")
+    p.add_argument("dir", help="a shard directory, a folder of RGB-D files, or 'synth'")
+    p.add_argument("--out", default=None, help="PNG path (default DIR/contact_sheet.png, ./ for synth)")
+    p.add_argument("--count", type=int, default=8, help="samples shown")
+    p.add_argument("--split", choices=("train", "test"), default="train")
+    p.add_argument("--res", type=int, default=64)
+    p.add_argument("--sensor", default="lidar", help="lidar, random, kinect or none")
+    p.set_defaults(func=run_data_show)
+
+
+def run_data_synth(args):
+    from .data.shards import write_split
+
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    paths = write_split(args.out, args.count, res=args.res, seed=args.seed, split=args.split,
+                        shard_size=args.shard_size, workers=args.workers)
+    print(f"{args.count} {args.split} samples in {len(paths)} shards under {args.out}")
+
+
+def run_data_show(args):
+    from pathlib import Path
+
+    from .data import contact_sheet, make_sensor, open_dataset
+
+    if args.count < 1:
+        raise UsageError(f"--count must be positive, got {args.count}")
+    make_sensor(args.sensor)  # fails early on an unknown name
+    dense = open_dataset(args.dir, res=args.res, split=args.split)
+    sparse = open_dataset(args.dir, res=args.res, split=args.split, sensor=args.sensor)
+    samples = [{**sparse[i], "dense_depth": dense[i]["depth"]} for i in range(min(args.count, len(dense)))]
+    out = Path(args.out or (Path(args.dir) / "contact_sheet.png" if args.dir != "synth" else "contact_sheet.png"))
+    tmp = out.with_name(out.name + ".tmp.png")
+    contact_sheet(samples).save(tmp)
+    tmp.replace(out)
+    print(out)
+
+
+COMMANDS.append(add_data_commands)
+# --- end data ---
+
 
 # --- info ---
 def add_info_command(sub):
