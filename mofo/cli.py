@@ -80,6 +80,56 @@ COMMANDS.append(add_data_commands)
 # --- end data ---
 
 
+# --- train ---
+TRAIN_FLAGS = {  # flag -> TrainConfig key; flags left out keep the config file's / default value
+    "stage": str, "preset": str, "init": str, "data": str, "steps": int, "batch_size": int, "seed": int,
+    "ckpt_every": int, "sample_every": int, "lr": float, "grad_accum": int, "precision": str, "sensor": str,
+    "workers": int,
+}
+
+
+def add_train_command(sub):
+    p = sub.add_parser("train", help="pre-train a T2I DiT or post-train it with Modality Forcing")
+    p.add_argument("--config", help="TOML file with TrainConfig fields ([flow] and [model] tables)")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, samples, TensorBoard)")
+    p.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    for name, kind in TRAIN_FLAGS.items():
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
+    for name in ("compile", "fsdp", "checkpointing", "augment"):
+        p.add_argument("--" + name, action="store_true", default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set flow.p_joint=0.5 --set model.hidden_size=256")
+    p.set_defaults(func=run_train)
+
+
+def parse_value(text: str):
+    """A TOML literal (number, bool, quoted string, list), else the raw string."""
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def run_train(args):
+    from .train import make_train_config, train
+
+    overrides = {k: getattr(args, k) for k in (*TRAIN_FLAGS, "compile", "fsdp", "checkpointing", "augment")
+                 if getattr(args, k) is not None}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key] = parse_value(value)
+    final = train(make_train_config(args.config, overrides), args.out, resume=args.resume)
+    print(f"final model: {final}")
+
+
+COMMANDS.append(add_train_command)
+# --- end train ---
+
+
 # --- info ---
 def add_info_command(sub):
     p = sub.add_parser("info", help="parameter counts of a preset or checkpoint, per part")
