@@ -88,6 +88,18 @@ def _manifest(out: Path, split: str, meta: dict) -> None:
     os.replace(tmp, path)
 
 
+def _writable_dir(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PermissionError(f"cannot create --out {out}: {e.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise PermissionError(f"cannot write to --out {out}")
+    return out
+
+
 def write_split(out, count: int, *, res: int = 64, seed: int = 0, split: str = "train",
                 shard_size: int = 1000, workers: int = 1, progress: bool = True) -> list[Path]:
     """Write `count` samples of `split` to shards under `out` (resumable); returns the shard paths."""
@@ -96,10 +108,7 @@ def write_split(out, count: int, *, res: int = 64, seed: int = 0, split: str = "
     if shard_size <= 0:
         raise ValueError(f"--shard-size must be positive, got {shard_size}")
     scene_seed(seed, split, 0)  # validates the split
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if not os.access(out, os.W_OK):
-        raise PermissionError(f"cannot write to {out}")
+    out = _writable_dir(Path(out))
     cfg = WorldConfig(res=res)
     _manifest(out, split, {"format": "mofo-synth/1", "split": split, "count": count, "seed": seed,
                            "shard_size": shard_size, "depth_scale": DEPTH_SCALE, "world": asdict(cfg)})

@@ -1,0 +1,179 @@
+"""The synthetic world: exact depth, occlusion, sky, captions, determinism (mofo/data/world.py)."""
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from mofo.data import captions
+from mofo.data.world import (OBJ0, PALETTE, SKY, Scene, WorldConfig, render, render_scenes, sample_graph,
+                             scene_seed)
+
+
+def graph(objects=(), pitch=0.0, height=1.5, fov=60.0, sun=(0.0, 1.0, 0.0)):
+    """An outdoor scene without fog, with the given objects."""
+    return {"seed": 1, "indoor": False, "camera": {"fov": fov, "pitch": pitch, "height": height}, "room": None,
+            "floor": {"name": "sand", "pattern": "plain", "colour": "gray", "rgb": [0.5, 0.5, 0.5], "scale": 1.0},
+            "walls": {"name": "plain walls", "pattern": "plain", "colour": "white", "rgb": [1, 1, 1], "scale": 1.0},
+            "sky": "clear", "light": {"type": "sun", "direction": list(sun)}, "ambient": 0.3, "fog": 0.0,
+            "objects": list(objects)}
+
+
+def sphere(center, r, colour="red"):
+    return {"shape": "sphere", "colour": colour, "pattern": "plain", "rgb": list(PALETTE[colour]), "scale": 1.0,
+            "center": list(center), "size": [r, r, r], "yaw": 0.0}
+
+
+def draw(graphs, res=65, **kw):
+    return render(Scene.from_graphs(graphs, res), WorldConfig(res=res, **kw))
+
+
+def test_sphere_on_axis_has_depth_d_minus_r():
+    d, r, res = 7.0, 0.8, 65
+    out = draw([graph([sphere((0.0, 1.5, d), r)])], res)
+    c = res // 2
+    assert out["depth"][0, 0, c, c].item() == pytest.approx(d - r, rel=1e-6)
+    assert out["ids"][0, 0, c, c].item() == OBJ0
+
+
+@pytest.mark.parametrize("pitch,height,fov", [(10.0, 1.5, 60.0), (30.0, 2.5, 90.0), (5.0, 1.0, 45.0)])
+def test_ground_plane_depth_is_analytic(pitch, height, fov):
+    res, cfg = 48, WorldConfig(res=48)
+    out = draw([graph(pitch=pitch, height=height, fov=fov)], res)
+    f = res / (2 * math.tan(math.radians(fov) / 2))
+    y = (np.arange(res) + 0.5 - res / 2) / f  # camera-frame y of the ray with z = 1, per row
+    th = math.radians(pitch)
+    down = math.cos(th) * y + math.sin(th)  # how fast the ray descends per unit of z
+    expected = np.where(down > 0, height / np.where(down > 0, down, 1), 0.0)
+    expected = np.where(expected <= cfg.max_depth, expected, 0.0)[:, None].repeat(res, 1)
+    depth = out["depth"][0, 0].double().numpy()
+    np.testing.assert_allclose(depth, expected, rtol=2e-6)
+    assert np.array_equal(out["valid"][0, 0].numpy(), expected > 0)
+
+
+def _sdf(points: np.ndarray, g: dict) -> np.ndarray:
+    """Unsigned distance from points (N, 3) to the nearest surface of scene graph g (float64)."""
+    dist = [np.abs(points[:, 1])]
+    if g["room"]:
+        r = g["room"]
+        dist += [np.abs(points[:, 0] - r["x_left"]), np.abs(points[:, 0] - r["x_right"]),
+                 np.abs(points[:, 2] - r["z_back"])]
+        if r["ceiling"]:
+            dist.append(np.abs(points[:, 1] - r["height"]))
+    for o in g["objects"]:
+        rel = points - np.array(o["center"])
+        c, s = math.cos(math.radians(o["yaw"])), math.sin(math.radians(o["yaw"]))
+        p = np.stack([c * rel[:, 0] - s * rel[:, 2], rel[:, 1], s * rel[:, 0] + c * rel[:, 2]], 1)
+        size = np.array(o["size"])
+        if o["shape"] == "sphere":
+            dist.append(np.abs(np.linalg.norm(p, axis=1) - size[0]))
+        elif o["shape"] == "box":
+            q = np.abs(p) - size
+            dist.append(np.abs(np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(1), 0)))
+        else:
+            q = np.stack([np.hypot(p[:, 0], p[:, 2]) - size[0], np.abs(p[:, 1]) - size[1]], 1)
+            dist.append(np.abs(np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(1), 0)))
+    return np.min(dist, axis=0)
+
+
+def test_back_projected_depth_lies_on_a_surface():
+    cfg = WorldConfig(res=40)
+    out = render_scenes([scene_seed(3, "train", i) for i in range(12)], cfg)
+    for b, g in enumerate(out["graph"]):
+        k = out["intrinsics"][b].double().numpy()
+        v, u = np.nonzero(out["valid"][b, 0].numpy())
+        z = out["depth"][b, 0].double().numpy()[v, u]
+        cam = np.stack([(u + 0.5 - k[0, 2]) / k[0, 0] * z, (v + 0.5 - k[1, 2]) / k[1, 1] * z, z], 1)
+        th = math.radians(g["camera"]["pitch"])
+        rot = np.array([[1, 0, 0], [0, -math.cos(th), -math.sin(th)], [0, -math.sin(th), math.cos(th)]])
+        world = cam @ rot + np.array([0.0, g["camera"]["height"], 0.0])
+        assert (_sdf(world, g) < 1e-4 * z).all(), b
+
+
+def test_near_object_occludes_far_one():
+    near, far = sphere((0.0, 1.5, 4.0), 1.0, "red"), sphere((0.0, 1.5, 9.0), 0.6, "blue")
+    out = draw([graph([near, far]), graph([near]), graph([far])])
+    ids, image = out["ids"][:, 0], out["image"]
+    assert (ids[2] == OBJ0).sum() > 20  # the far sphere alone is in view ...
+    assert not (ids[0] == OBJ0 + 1).any()  # ... but hidden behind the near one
+    c = 65 // 2
+    assert out["depth"][0, 0, c, c].item() == pytest.approx(3.0, rel=1e-6)
+    on_near = ids[1] == OBJ0
+    assert torch.equal(image[0][:, on_near], image[1][:, on_near])  # no blue shows through
+
+
+def test_sky_has_no_depth():
+    out = draw([graph(pitch=5.0)], 32)
+    sky = out["ids"][0, 0] == SKY
+    assert sky[0].all() and not sky[-1].any()
+    assert (out["depth"][0, 0][sky] == 0).all() and not out["valid"][0, 0][sky].any()
+    image = out["image"][0]
+    assert (image[2][sky] > image[0][sky]).all()  # the clear sky is blue
+
+
+def test_render_is_batch_and_chunk_invariant():
+    seeds = [scene_seed(0, "train", i) for i in range(10)]
+    a = render_scenes(seeds, WorldConfig(res=32))
+    b = render_scenes(seeds[3:4], WorldConfig(res=32, chunk=1))
+    for key in ("image", "depth", "valid", "ids", "intrinsics"):
+        assert torch.equal(a[key][3], b[key][0]), key
+    assert a["caption"][3] == b["caption"][0]
+
+
+def test_scene_seeds_of_splits_are_disjoint():
+    train = {scene_seed(s, "train", i) for s in range(3) for i in range(2000)}
+    test = {scene_seed(s, "test", i) for s in range(3) for i in range(2000)}
+    assert len(train) == len(test) == 6000 and not train & test
+    with pytest.raises(ValueError, match="split"):
+        scene_seed(0, "val", 0)
+
+
+def test_scenes_vary():
+    graphs = [sample_graph(scene_seed(0, "train", i)) for i in range(200)]
+    assert 0.3 < np.mean([g["indoor"] for g in graphs]) < 0.7
+    assert {len(g["objects"]) for g in graphs} == set(range(1, 7))
+    assert {o["shape"] for g in graphs for o in g["objects"]} == {"sphere", "box", "cylinder"}
+    assert any(o["yaw"] for g in graphs for o in g["objects"])
+    assert all(o["center"][1] == pytest.approx(o["size"][1]) for g in graphs for o in g["objects"])  # on the ground
+
+
+NOUN_SHAPES = {n: {s for s, nouns in captions.NOUNS.items() if n in nouns} for ns in captions.NOUNS.values() for n in ns}
+
+
+@pytest.fixture(scope="module")
+def captioned():
+    return render_scenes([scene_seed(5, "train", i) for i in range(96)], WorldConfig(res=48))
+
+
+def test_captions_name_only_what_is_visible(captioned):
+    texts = captioned["caption"]
+    assert len(set(texts)) > 80 and max(len(t.split()) for t in texts) <= captions.MAX_WORDS
+    for text, g in zip(texts, captioned["graph"]):
+        visible = [o for o in g["objects"] if o["visible"]]
+        colours = {o["colour"] for o in visible} | {g["floor"]["colour"], g["walls"]["colour"]}
+        words = re.findall(r"[a-z]+", text)
+        for w in words:
+            if w in PALETTE:
+                assert w in colours, (text, colours)
+            shapes = NOUN_SHAPES.get(w) or NOUN_SHAPES.get(w[:-2] if w.endswith("xes") else w[:-1])
+            if shapes:
+                assert shapes & {captions.shape_name(o) for o in visible}, text
+
+
+def test_caption_relations_hold_in_the_image(captioned):
+    checked = {"left": 0, "right": 0, "front": 0, "behind": 0}
+    for b, g in enumerate(captioned["graph"]):
+        ids = captioned["ids"][b, 0].numpy()
+        for i, rel, j in g["relations"]:
+            assert any(p in captioned["caption"][b] for p in captions.RELATIONS[rel])
+            cols_i, cols_j = np.nonzero(ids == OBJ0 + i)[1], np.nonzero(ids == OBJ0 + j)[1]
+            depth = captioned["depth"][b, 0].numpy()
+            if rel in ("left", "right"):
+                sign = 1 if rel == "left" else -1
+                assert sign * (cols_j.mean() - cols_i.mean()) > 0
+            else:
+                d_i, d_j = np.median(depth[ids == OBJ0 + i]), np.median(depth[ids == OBJ0 + j])
+                assert (d_i < d_j) == (rel == "front")
+            checked[rel] += 1
+    assert sum(checked.values()) >= 10
