@@ -79,8 +79,7 @@ def _job(args) -> int:
 def _manifest(out: Path, split: str, meta: dict) -> None:
     path = out / f"{split}.json"
     if path.exists():
-        old = json.loads(path.read_text())
-        if old != meta:
+        if json.loads(path.read_text()) != json.loads(json.dumps(meta)):
             raise ValueError(f"{out} already holds a different {split} set ({path.name}); use another --out")
         return
     tmp = path.with_name(path.name + ".tmp")

@@ -24,8 +24,8 @@ def colorize_depth(depth, valid=None) -> np.ndarray:
     Near is bright, far is dark; disparity is normalised to the 2-98 % range of the valid
     pixels; invalid pixels are black.
     """
-    depth = np.asarray(depth.detach().cpu() if isinstance(depth, torch.Tensor) else depth, np.float64).squeeze()
-    valid = depth > 0 if valid is None else np.asarray(valid.cpu() if isinstance(valid, torch.Tensor) else valid).squeeze()
+    depth = _numpy(depth).astype(np.float64)
+    valid = depth > 0 if valid is None else _numpy(valid).astype(bool)
     valid = valid & (depth > 0)
     out = np.zeros((*depth.shape, 3), np.uint8)
     if valid.any():
@@ -33,6 +33,12 @@ def colorize_depth(depth, valid=None) -> np.ndarray:
         lo, hi = np.percentile(disp, [2, 98])
         out[valid] = colormap((disp - lo) / max(hi - lo, 1e-12))
     return out
+
+
+def _numpy(x) -> np.ndarray:
+    """(H, W) array from a (1, H, W) or (H, W) tensor or array."""
+    x = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x)
+    return x[0] if x.ndim == 3 else x
 
 
 def contact_sheet(samples: list[dict], zoom: int = 3, text_width: int = 360) -> Image.Image:
