@@ -28,13 +28,13 @@ def diffusers():
 # ----------------------------------------------------------------------------- diffusers FLUX.2
 
 
-def tiny_flux2(diffusers, guidance: bool, in_channels: int = 8, seed: int = 0):
+def tiny_flux2(diffusers, guidance: bool, in_channels: int = 8, std: float = 0.2):
     """A random `Flux2Transformer2DModel`: 2 double + 2 single blocks, 2 heads of 16, text width 12."""
     model = diffusers.Flux2Transformer2DModel(
         in_channels=in_channels, num_layers=2, num_single_layers=2, attention_head_dim=16, num_attention_heads=2,
         joint_attention_dim=12, axes_dims_rope=(4, 4, 4, 4), guidance_embeds=guidance,
     )
-    return randomize(model, seed=seed, std=0.2).eval()
+    return randomize(model, std=std).eval()
 
 
 def flux2_inputs(b=2, h=3, w=4, txt_len=5, seed=0):
@@ -303,3 +303,35 @@ def test_load_text_encoder_by_name_or_folder(tiny_bert):
         load_text_encoder("qwen3-8b", dim=12288, max_len=512)
     with pytest.raises(ValueError, match="gives 16 values"):
         load_text_encoder(str(tiny_bert), dim=32, max_len=8)
+
+
+# ----------------------------------------------------------------------------- post-training
+
+
+POST = """
+stage = "post"
+data = "synth"
+steps = 2
+batch_size = 2
+warmup = 1
+ckpt_every = 2
+sample_every = 1000
+precision = "fp32"
+"""
+
+
+def test_post_training_starts_from_a_converted_flux2(diffusers, tmp_path):
+    from mofo.train import make_train_config, train
+
+    # pixel-space FLUX.2 at toy size: 4x4x3 patches (48 values), byte text encoder of width 12
+    tiny_flux2(diffusers, guidance=True, in_channels=48, std=0.05).save_pretrained(tmp_path / "flux2")
+    t2i, cfg = from_diffusers(tmp_path / "flux2", image_codec="pixel", patch_size=4, resolution=16, txt_len=8,
+                              depth_decoder=1)
+    save_checkpoint(t2i, tmp_path / "t2i")
+    (tmp_path / "post.toml").write_text(POST + f'init = "{tmp_path / "t2i"}"\n')
+    final = train(make_train_config(tmp_path / "post.toml"), tmp_path / "run")
+    model, _ = load_checkpoint(final)
+    assert model.with_depth and model.cfg.guidance_embed and cfg.text_encoder == "bytes"
+    start = t2i.state_dict()
+    moved = [k for k, v in model.state_dict().items() if k in start and not torch.equal(v, start[k])]
+    assert "double_blocks.0.img_attn.qkv.weight" in moved  # the image stream was trained from FLUX.2's weights
