@@ -54,25 +54,42 @@ def save_checkpoint(model: ModalityDiT, out_dir: str | Path, extra: dict | None 
     return out
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[ModalityDiT, dict]:
+def load_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu", weights: str = WEIGHTS
+) -> tuple[ModalityDiT, dict]:
     """Read a folder written by `save_checkpoint` -> (model in eval mode, the whole config.json).
 
+    `weights` picks the file (training checkpoints also hold `ema.safetensors`).
     The model keeps the stored dtypes and is loaded strictly (see `load_strict`).
     """
     path = Path(path)
     if not (path / CONFIG).is_file():
         raise FileNotFoundError(f"no mofo checkpoint in {path} (expected {CONFIG} and {WEIGHTS})")
-    info = json.loads((path / CONFIG).read_text())
+    try:
+        info = json.loads((path / CONFIG).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path / CONFIG} is not valid JSON: {e}") from None
     cfg = ModelConfig.from_dict(info["model"])
-    model = load_strict(cfg, read_state_dict(path / WEIGHTS, device), f"checkpoint {path}")
+    model = load_strict(cfg, read_state_dict(path / weights, device), f"checkpoint {path}")
     return model.eval(), info
+
+
+def read_safetensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Tensor]:
+    """One safetensors file; a truncated or corrupt file becomes one clear ValueError."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint file missing: {path}")
+    try:
+        return load_file(path, device=str(device))
+    except Exception as e:  # safetensors raises several error types for damaged files
+        raise ValueError(f"checkpoint file {path} is corrupt or truncated ({type(e).__name__}: {e})") from None
 
 
 def read_state_dict(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Tensor]:
     """Tensors of a `.safetensors` file, or of a folder holding one file or an index of shards."""
     path = Path(path)
     if path.is_file():
-        return load_file(path, device=str(device))
+        return read_safetensors(path, device)
     if not path.is_dir():
         raise FileNotFoundError(f"no safetensors file or folder at {path}")
     indexes = sorted(path.glob("*.safetensors.index.json"))
@@ -87,7 +104,7 @@ def read_state_dict(path: str | Path, device: str | torch.device = "cpu") -> dic
                                     f"found {len(shards)} files")
     state = {}
     for shard in shards:
-        state.update(load_file(path / shard, device=str(device)))
+        state.update(read_safetensors(path / shard, device))
     return state
 
 

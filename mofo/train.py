@@ -38,8 +38,9 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
+from .checkpoint import atomic_write, load_checkpoint, read_safetensors
 from .codecs import DepthCodec, make_image_codec
 from .config import ModelConfig, get_preset
 from .flow import Draws, FlowConfig, drop_captions, training_losses
@@ -112,8 +113,8 @@ def _check_keys(d: dict, cls, prefix: str = ""):
     for key in d:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {prefix}{close[0]!r}?" if close else ""
-            raise ValueError(f"unknown config key {prefix}{key!r}{hint}")
+            hint = f"; did you mean {prefix + close[0]!r}?" if close else ""
+            raise ValueError(f"unknown config key {prefix + key!r}{hint}")
 
 
 def make_train_config(file: str | None = None, overrides: dict | None = None) -> TrainConfig:
@@ -326,33 +327,11 @@ def save_training_checkpoint(run: Path, step: int, model, ema, opt, cfg: TrainCo
     (tmp / "config.json").write_text(json.dumps({"model": model_cfg.to_dict(), "train": cfg.to_dict()}, indent=2))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    pointer = run / "checkpoints" / "latest"
-    pointer.with_name("latest.tmp").write_text(final.name)
-    os.replace(pointer.with_name("latest.tmp"), pointer)
+    atomic_write(run / "checkpoints" / "latest", lambda tmp: Path(tmp).write_text(final.name))
     for old in sorted(run.glob("checkpoints/step_*"))[: -cfg.keep]:
         if old.is_dir() and not old.name.endswith(".tmp"):
             shutil.rmtree(old)
     return final
-
-
-def read_weights(path: Path) -> dict:
-    """Load a safetensors file, turning a truncated or corrupt file into a clear error."""
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint file missing: {path}")
-    try:
-        return load_file(str(path))
-    except Exception as e:  # safetensors raises several error types for damaged files
-        raise ValueError(f"checkpoint file {path} is corrupt or truncated ({type(e).__name__}: {e})") from None
-
-
-def read_config(ckpt: Path) -> dict:
-    path = ckpt / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"no config.json in checkpoint folder {ckpt}")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
 
 
 def load_training_state(ckpt: Path, model, ema, opt) -> dict:
@@ -361,23 +340,12 @@ def load_training_state(ckpt: Path, model, ema, opt) -> dict:
     )
 
     options = StateDictOptions(full_state_dict=True)
-    set_model_state_dict(model, read_weights(ckpt / "model.safetensors"), options=options)
-    set_model_state_dict(ema, read_weights(ckpt / "ema.safetensors"), options=options)
+    set_model_state_dict(model, read_safetensors(ckpt / "model.safetensors"), options=options)
+    set_model_state_dict(ema, read_safetensors(ckpt / "ema.safetensors"), options=options)
     meta = json.loads((ckpt / "state.json").read_text())
-    osd = _unflatten_optimizer(read_weights(ckpt / "state.safetensors"), meta["param_groups"])
+    osd = _unflatten_optimizer(read_safetensors(ckpt / "state.safetensors"), meta["param_groups"])
     set_optimizer_state_dict(model, opt, osd, options=options)
     return meta
-
-
-def load_model(ckpt: str | Path, weights: str = "model") -> tuple[ModalityDiT, dict]:
-    """A ModalityDiT from a checkpoint folder (`model` or `ema` weights) and its config dict."""
-    ckpt = Path(ckpt)
-    if not ckpt.is_dir():
-        raise FileNotFoundError(f"checkpoint folder not found: {ckpt}")
-    config = read_config(ckpt)
-    model = ModalityDiT(ModelConfig.from_dict(config["model"]))
-    model.load_state_dict(read_weights(ckpt / f"{weights}.safetensors"), strict=True)
-    return model, config
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -390,7 +358,8 @@ def build_models(cfg: TrainConfig) -> tuple[ModalityDiT, ModalityDiT | None]:
         return ModalityDiT(model_cfg), None
     if not cfg.init:
         raise ValueError("--stage post needs --init (a pre-trained text-to-image checkpoint folder)")
-    t2i, _ = load_model(cfg.init)
+    t2i, _ = load_checkpoint(cfg.init)
+    t2i.train()
     if t2i.with_depth:
         raise ValueError(f"--init {cfg.init} already has a depth stream; pass a text-to-image checkpoint")
     if cfg.model:
@@ -477,6 +446,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> Path:
             for k, v in out.items():
                 parts[k] = parts.get(k, 0) + v.detach().float() / cfg.grad_accum
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if hasattr(grad_norm, "full_tensor"):  # FSDP2: a DTensor
+            grad_norm = grad_norm.full_tensor()
         finite = torch.isfinite(parts["loss"]) & torch.isfinite(grad_norm)
         if dist.is_initialized():
             flag = finite.float().to(device)

@@ -1,0 +1,195 @@
+"""The trainer end to end on a tiny model (byte text encoder, 16 px synthetic scenes)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mofo.checkpoint import load_checkpoint
+from mofo.train import make_train_config, train
+
+TINY = """
+preset = "tiny"
+data = "synth"
+batch_size = 4
+lr = 1e-3
+warmup = 2
+log_every = 1
+sample_every = 1000
+precision = "fp32"
+[model]
+hidden_size = 32
+num_heads = 2
+depth_double = 1
+depth_single = 1
+depth_decoder = 1
+axes_dim = [4, 4, 4, 4]
+resolution = 16
+patch_size = 4
+image_channels = 48
+text_encoder = "bytes"
+txt_dim = 16
+txt_len = 8
+"""
+ENV = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+
+
+def write_config(tmp_path: Path, extra: str = "", name: str = "cfg.toml") -> Path:
+    path = tmp_path / name
+    head, model = TINY.split("[model]")
+    path.write_text(head + extra + "\n[model]" + model)
+    return path
+
+
+def cli(*args, check=True):
+    out = subprocess.run([sys.executable, "-m", "mofo.cli", *map(str, args)], capture_output=True, text=True, env=ENV)
+    if check and out.returncode:
+        raise AssertionError(out.stderr[-3000:])
+    return out
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("pre")
+    cfg = make_train_config(write_config(tmp), {"steps": 6, "ckpt_every": 3, "stage": "pretrain"})
+    return train(cfg, tmp / "run")
+
+
+def test_pretrain_writes_checkpoints_samples_and_logs(pretrained):
+    run = pretrained.parent
+    model, config = load_checkpoint(pretrained)
+    assert not model.with_depth and config["train"]["stage"] == "pretrain"
+    assert (run / "checkpoints" / "latest").read_text() == "step_0000006"
+    assert (run / "samples" / "step_0000006.png").is_file()
+    assert len(metrics(run)) == 6 and all(m["loss"] > 0 for m in metrics(run))
+    assert list((run / "tb").iterdir())
+
+
+def test_post_training_start_point(pretrained, tmp_path):
+    cfg = make_train_config(write_config(tmp_path), {"stage": "post", "init": str(pretrained), "steps": 3})
+    from mofo.train import build_models
+
+    model, teacher = build_models(cfg)
+    t2i, _ = load_checkpoint(pretrained)
+    sd = model.state_dict()
+    for k, v in t2i.state_dict().items():
+        assert torch.equal(sd[k], v), k
+    for k in sd:
+        if ".depth_attn." in k or ".depth_mlp." in k:
+            assert torch.equal(sd[k], sd[k.replace("depth_", "img_")]), k
+    assert not teacher.with_depth and not any(p.requires_grad for p in teacher.parameters())
+
+    # teacher unchanged and gradient-free after real post-training steps
+    import mofo.train as T
+    seen = {}
+    orig = T.build_models
+
+    def spy(c):
+        m, t = orig(c)
+        seen["teacher"], seen["before"] = t, {k: v.clone() for k, v in t.state_dict().items()}
+        return m, t
+
+    T.build_models = spy
+    try:
+        final = train(cfg, tmp_path / "post")
+    finally:
+        T.build_models = orig
+    assert all(torch.equal(seen["before"][k], v) for k, v in seen["teacher"].state_dict().items())
+    assert all(p.grad is None for p in seen["teacher"].parameters())
+    post, config = load_checkpoint(final)
+    assert post.with_depth and config["train"]["stage"] == "post"
+    assert {"loss_depth", "loss_img", "loss_distill", "loss_joint"} <= set(metrics(tmp_path / "post")[0])
+
+
+def test_losses_fall(tmp_path):
+    cfg = make_train_config(write_config(tmp_path), {"steps": 60, "ckpt_every": 60, "lr": 3e-3})
+    train(cfg, tmp_path / "run")
+    losses = [m["loss"] for m in metrics(tmp_path / "run")]
+    assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
+
+
+def test_bf16_tracks_fp32(tmp_path):
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        cfg = make_train_config(write_config(tmp_path), {"steps": 5, "ckpt_every": 5, "precision": precision})
+        train(cfg, tmp_path / precision)
+        runs[precision] = [m["loss"] for m in metrics(tmp_path / precision)]
+    for a, b in zip(runs["fp32"], runs["bf16"]):
+        assert abs(a - b) / a < 0.05, runs
+
+
+def test_kill_and_resume_is_bit_exact(tmp_path):
+    config = write_config(tmp_path, "steps = 150\nckpt_every = 10")
+    cli("train", "--config", config, "--out", tmp_path / "ref")
+    proc = subprocess.Popen([sys.executable, "-m", "mofo.cli", "train", "--config", config, "--out", tmp_path / "cut"],
+                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = tmp_path / "cut" / "checkpoints" / "latest"
+    while not latest.exists() and proc.poll() is None:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    assert latest.read_text() != "step_0000150"
+    cli("train", "--config", config, "--out", tmp_path / "cut", "--resume")
+    for name in ("model.safetensors", "ema.safetensors"):
+        a = load_file(tmp_path / "ref" / "checkpoints" / "step_0000150" / name)
+        b = load_file(tmp_path / "cut" / "checkpoints" / "step_0000150" / name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_bad_input_gives_one_line_errors(tmp_path, pretrained):
+    config = write_config(tmp_path)
+    typo = cli("train", "--config", config, "--out", tmp_path / "a", "--set", "flow.p_jiont=0.5", check=False)
+    assert typo.returncode == 2 and "did you mean 'flow.p_joint'" in typo.stderr
+    assert len(typo.stderr.strip().splitlines()) == 1
+    missing = cli("train", "--config", config, "--out", tmp_path / "b", "--data", tmp_path / "nope", check=False)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((pretrained / "config.json").read_text())
+    (broken / "model.safetensors").write_bytes((pretrained / "model.safetensors").read_bytes()[:200])
+    corrupt = cli("train", "--config", config, "--out", tmp_path / "c", "--stage", "post", "--init", broken, check=False)
+    assert corrupt.returncode == 2 and "corrupt or truncated" in corrupt.stderr and "Traceback" not in corrupt.stderr
+
+    exists = cli("train", "--config", config, "--out", pretrained.parent, check=False)
+    assert exists.returncode == 2 and "--resume" in exists.stderr
+
+
+def torchrun(nproc: int, *args):
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--standalone",
+           str(Path(__file__).parent / "dist_worker.py"), *map(str, args)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=dict(ENV, PYTHONPATH=str(Path(__file__).parent)))
+    assert out.returncode == 0, out.stderr[-4000:]
+
+
+def test_ddp_two_processes_match_one(tmp_path):
+    """2 gloo processes x 2 samples == 1 process x 4 samples: same losses (float32
+    reduction order differs, tolerance 1e-5 relative) and identical replicas."""
+    config = write_config(tmp_path, "steps = 3\nckpt_every = 3")
+    torchrun(2, config, tmp_path / "ddp")
+    torchrun(1, config, tmp_path / "single")
+    a, b = metrics(tmp_path / "ddp"), metrics(tmp_path / "single")
+    for x, y in zip(a, b):
+        assert abs(x["loss"] - y["loss"]) <= 1e-5 * abs(y["loss"]), (x["loss"], y["loss"])
+    r0, r1 = (load_file(tmp_path / "ddp" / f"params_rank{r}.safetensors") for r in (0, 1))
+    assert all(torch.equal(r0[k], r1[k]) for k in r0)
+
+
+def test_fsdp_two_processes_checkpoint_loads_single(tmp_path):
+    config = write_config(tmp_path, "steps = 2\nckpt_every = 2")
+    torchrun(2, config, tmp_path / "fsdp", "--fsdp")
+    model, _ = load_checkpoint(tmp_path / "fsdp" / "final")
+    ref = load_file(tmp_path / "fsdp" / "params_rank0.safetensors")
+    raw, _ = load_checkpoint(tmp_path / "fsdp" / "checkpoints" / "step_0000002")
+    assert all(torch.equal(raw.state_dict()[k], ref[k]) for k in ref)
+    assert sum(p.numel() for p in model.parameters()) > 0
