@@ -115,7 +115,7 @@ def test_sky_has_no_depth():
 def test_render_is_batch_and_chunk_invariant():
     seeds = [scene_seed(0, "train", i) for i in range(10)]
     a = render_scenes(seeds, WorldConfig(res=32))
-    b = render_scenes(seeds[3:4], WorldConfig(res=32, chunk=1))
+    b = render_scenes(seeds[3:4], WorldConfig(res=32, chunk_rays=1))
     for key in ("image", "depth", "valid", "ids", "intrinsics"):
         assert torch.equal(a[key][3], b[key][0]), key
     assert a["caption"][3] == b["caption"][0]

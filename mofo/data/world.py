@@ -54,6 +54,7 @@ SKIES = {"clear": ((0.78, 0.86, 0.95), (0.3, 0.5, 0.85)),
          "sunset": ((0.98, 0.72, 0.48), (0.36, 0.36, 0.6))}
 _WALL_COLOURS = ("white", "gray", "yellow", "blue", "green", "pink", "teal")
 _OBJECT_PATTERNS = ("plain", "plain", "checker", "stripes", "speckle", "wood")
+_CEILING_MATERIAL = {"rgb": [0.9, 0.9, 0.88], "pattern": "plain", "scale": 1.0}
 _OBJECT_SCALE = {"checker": 5.0, "stripes": 8.0, "speckle": 12.0, "wood": 10.0, "plain": 1.0}
 
 
@@ -70,7 +71,7 @@ class WorldConfig:
     indoor_prob: float = 0.5
     max_depth: float = 80.0
     edge_contrast: float = 0.12  # luminance step between neighbours that gets supersampled
-    chunk: int = 32  # scenes per batched tensor op (keeps tensors in cache)
+    chunk_rays: int = 1 << 17  # rays per batched tensor op (keeps the tensors in cache)
 
 
 # --- scene graphs: one seeded Python draw per scene ---------------------------------------
@@ -239,8 +240,8 @@ def intrinsics(fov_deg: float, res: int) -> torch.Tensor:
 def _scene_row(g: dict, res: int, k: int) -> dict:
     inf, room, objs = math.inf, g["room"], g["objects"]
     pad = k - len(objs)
-    surfaces = [g["floor"]] + [g["floor"]] + [g["walls"]] * 3 + [g["walls"]] + objs
-    surfaces[CEILING] = {"rgb": [0.9, 0.9, 0.88], "pattern": "plain", "scale": 1.0}
+    # one material per surface id: SKY (unused), FLOOR, three walls, CEILING, objects
+    surfaces = [g["floor"], g["floor"], *[g["walls"]] * 3, _CEILING_MATERIAL, *objs]
     surfaces += [surfaces[-1]] * pad
     horizon, zenith = SKIES[g["sky"]]
     return {
@@ -294,8 +295,9 @@ def _to_local(scene: Scene, v: torch.Tensor, shift: bool) -> tuple[torch.Tensor,
 def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, t_max=math.inf):
     """Nearest object along rays o + t d (o: (B, 1 or R, 3), d: (B, R, 3), t > 0).
 
-    Each object is a unit shape after an affine map: the ray's entry into the
-    intersection of a slab box and a quadric (section docstring of `_QUADRIC`).
+    Each object is a unit shape after an affine map (yaw, then per-axis scale): the
+    intersection of the slab box |p|_inf <= 1 and the quadric sum(q p^2) <= 1 (`_QUADRIC`);
+    the hit is where the ray enters both.
     Returns t (B, R), inf on a miss or beyond t_max, and the object slot (B, R).
     """
     ox, oy, oz = _to_local(scene, o, shift=True)
@@ -528,13 +530,14 @@ def render(scene: Scene, cfg: WorldConfig = WorldConfig()) -> dict:
 
     Returns image (B, 3, H, W) in [0, 1], depth (B, 1, H, W) z-depth in metres (0 where
     invalid), valid (B, 1, H, W) bool, ids (B, 1, H, W) uint8 surface ids (SKY, FLOOR, ...,
-    OBJ0 + slot). Scenes are rendered `cfg.chunk` at a time, grouped by object count.
+    OBJ0 + slot). Scenes are rendered in chunks of about `cfg.chunk_rays` rays, grouped
+    by object count so that no chunk pays for empty object slots.
     """
     count = scene.alive.sum(1)
     order = torch.argsort(count, stable=True)
-    parts = []
-    for start in range(0, len(order), cfg.chunk):
-        idx = order[start:start + cfg.chunk]
+    parts, chunk = [], max(1, cfg.chunk_rays // cfg.res**2)
+    for start in range(0, len(order), chunk):
+        idx = order[start:start + chunk]
         k = max(1, int(count[idx].max()))
         parts.append(_render_chunk(scene.index(idx).slots(k), cfg.res, cfg))
     inverse = torch.argsort(order)

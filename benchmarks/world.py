@@ -1,0 +1,82 @@
+"""Throughput of the synthetic world: rendering + captioning, and writing a shard set.
+
+    .venv/bin/python benchmarks/world.py [--write-count 50000] [--json benchmarks/results/world.json]
+
+Prints a table of samples/s at 32, 64 and 256 px in one process (all threads) and through
+a DataLoader with worker processes (one thread each), then the time to write a 64-px
+training set with `mofo data synth`-equivalent code, and saves everything as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from mofo.data import SynthDataset, WorldConfig, render_scenes, scene_seed
+from mofo.data.shards import write_split
+
+
+def single(res: int, n: int, batch: int) -> float:
+    cfg = WorldConfig(res=res)
+    render_scenes([scene_seed(9, "train", i) for i in range(min(batch, 8))], cfg)  # warm-up
+    start = time.perf_counter()
+    for first in range(0, n, batch):
+        render_scenes([scene_seed(0, "train", i) for i in range(first, min(first + batch, n))], cfg)
+    return n / (time.perf_counter() - start)
+
+
+def _one_thread(_):
+    torch.set_num_threads(1)
+
+
+def loader(res: int, n: int, batch: int, workers: int) -> float:
+    data = SynthDataset(res=res, length=n)
+    batches = DataLoader(data, batch_size=batch, num_workers=workers, worker_init_fn=_one_thread,
+                         prefetch_factor=2, persistent_workers=False)
+    start = time.perf_counter()
+    count = sum(b["image"].shape[0] for b in batches)
+    return count / (time.perf_counter() - start)
+
+
+def write(count: int, workers: int) -> float:
+    out = Path(tempfile.mkdtemp(prefix="mofo-bench-"))
+    try:
+        start = time.perf_counter()
+        write_split(out, count, res=64, seed=0, workers=workers, progress=False)
+        return time.perf_counter() - start
+    finally:
+        shutil.rmtree(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write-count", type=int, default=50_000)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--json", default="benchmarks/results/world.json")
+    args = ap.parse_args()
+    sizes = {32: (4096, 256), 64: (2048, 256), 256: (128, 16)}  # res: (samples, batch)
+    rows = []
+    for res, (n, batch) in sizes.items():
+        rows.append({"res": res, "single": single(res, n, batch),
+                     "workers": loader(res, n, batch, args.workers)})
+    print(f"{'res':>5} {'1 process (samples/s)':>22} {f'{args.workers} workers (samples/s)':>22}")
+    for r in rows:
+        print(f"{r['res']:>5} {r['single']:>22.0f} {r['workers']:>22.0f}")
+    seconds = write(args.write_count, args.workers)
+    print(f"write {args.write_count} samples at 64 px with {args.workers} workers: {seconds:.1f} s "
+          f"({args.write_count / seconds:.0f} samples/s)")
+    result = {"threads": torch.get_num_threads(), "workers": args.workers, "render": rows,
+              "write": {"count": args.write_count, "res": 64, "seconds": seconds}}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
