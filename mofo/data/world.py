@@ -212,9 +212,8 @@ class Scene:
 
     def slots(self, k: int) -> "Scene":
         """The same scenes with object slots cut to the first `k` (alive slots come first)."""
-        cut = {"kind": k, "center": k, "size": k, "quadric": k, "rot": k, "alive": k}
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out.update({n: out[n][:, :k] for n in cut})
+        out.update({n: out[n][:, :k] for n in ("kind", "center", "size", "quadric", "rot", "alive")})
         out.update({n: out[n][:, :OBJ0 + k] for n in ("rgb", "pattern", "scale")})
         return Scene(**out)
 
@@ -493,10 +492,10 @@ def _edges(sid: torch.Tensor, rgb: torch.Tensor, res: int, contrast: float) -> t
     """Pixels (B, H, W) whose surface differs from a 4-neighbour, or whose luminance jumps."""
     sid = sid.reshape(-1, res, res)
     lum = (rgb[..., 0] + rgb[..., 1] + rgb[..., 2]).reshape(-1, res, res) / 3
+    steps = ((sid[:, :, 1:] != sid[:, :, :-1], sid[:, 1:] != sid[:, :-1]),
+             ((lum[:, :, 1:] - lum[:, :, :-1]).abs() > contrast, (lum[:, 1:] - lum[:, :-1]).abs() > contrast))
     edge = torch.zeros_like(sid, dtype=torch.bool)
-    for x in (sid, lum):
-        dh = (x[:, :, 1:] != x[:, :, :-1]) if x is sid else (x[:, :, 1:] - x[:, :, :-1]).abs() > contrast
-        dv = (x[:, 1:] != x[:, :-1]) if x is sid else (x[:, 1:] - x[:, :-1]).abs() > contrast
+    for dh, dv in steps:  # mark both pixels of every horizontal and vertical step
         edge[:, :, 1:] |= dh
         edge[:, :, :-1] |= dh
         edge[:, 1:] |= dv
