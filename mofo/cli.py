@@ -80,6 +80,118 @@ COMMANDS.append(add_data_commands)
 # --- end data ---
 
 
+# --- product ---
+def _common(p, cfg_default: float | None):
+    p.add_argument("--model", default=None, help="checkpoint folder (default: the bundled model)")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
+    p.add_argument("--cfg", type=float, default=cfg_default, help="classifier-free guidance scale")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default="outputs", help="parent folder of the timestamped run folders")
+    p.add_argument("--fov", type=float, default=60.0, help="horizontal field of view for point clouds (degrees)")
+
+
+def add_product_commands(sub):
+    p = sub.add_parser("generate", help="text -> image + depth (joint)")
+    p.add_argument("--prompt", required=True, help='the caption ("" for unconditional)')
+    p.add_argument("--log2-alpha", type=float, default=5.0, help="joint tilt: a > 1 resolves the image first")
+    p.add_argument("--refine", action="store_true", help="re-estimate depth by an i2d pass on the image")
+    _common(p, None)
+    p.set_defaults(func=run_generate)
+
+    p = sub.add_parser("depth", help="image -> depth, for files or folders of any size")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER")
+    p.add_argument("--fit", choices=("resize", "letterbox"), default="resize")
+    p.add_argument("--prompt", default="", help="optional caption of the image")
+    _common(p, 1.0)
+    p.set_defaults(func=run_depth)
+
+    p = sub.add_parser("image", help="depth -> image")
+    p.add_argument("--depth", required=True, help=".npy, 16-bit PNG, or a previous mofo output folder")
+    p.add_argument("--depth-scale", type=float, default=1.0, help="units per PNG value (e.g. 0.001 for mm)")
+    p.add_argument("--prompt", default="")
+    _common(p, None)
+    p.set_defaults(func=run_image)
+
+    p = sub.add_parser("complete", help="image + sparse depth (0 = missing) -> dense depth in the same units")
+    p.add_argument("--image", required=True)
+    p.add_argument("--sparse-depth", required=True, help=".npy or 16-bit PNG, 0 = missing")
+    p.add_argument("--depth-scale", type=float, default=1.0, help="units per PNG value (KITTI: 1/256)")
+    p.add_argument("--prompt", default="")
+    _common(p, 1.0)
+    p.set_defaults(func=run_complete)
+
+
+def _pipeline(args):
+    from .pipeline import Pipeline
+
+    return Pipeline.from_pretrained(args.model, device=args.device)
+
+
+def _settings(args, pipe, **extra) -> dict:
+    keys = ("steps", "cfg", "seed", "device", "fov")
+    return {"command": args.command, "model": pipe.name, **{k: getattr(args, k) for k in keys}, **extra}
+
+
+def _timed(fn, *a, **kw):
+    import time
+
+    t = time.perf_counter()
+    out = fn(*a, **kw)
+    return out, round(time.perf_counter() - t, 3)
+
+
+def run_generate(args):
+    from .export import write_outputs
+
+    pipe = _pipeline(args)
+    (rgb, depth), seconds = _timed(pipe.generate, args.prompt, steps=args.steps, cfg=args.cfg, seed=args.seed,
+                                   log2_alpha=args.log2_alpha, refine=args.refine)
+    meta = _settings(args, pipe, prompt=args.prompt, log2_alpha=args.log2_alpha, refine=args.refine, seconds=seconds)
+    print(write_outputs(args.out, rgb, depth, meta, fov=args.fov))
+
+
+def run_depth(args):
+    from tqdm import tqdm
+
+    from .export import list_images, load_image, write_outputs
+
+    paths = list_images(args.inputs)
+    images = [load_image(p) for p in paths]  # read everything first: fail before any output
+    pipe = _pipeline(args)
+    for path, image in tqdm(list(zip(paths, images)), desc="depth", disable=len(paths) < 2):
+        depth, seconds = _timed(pipe.depth, image, steps=args.steps, seed=args.seed, cfg=args.cfg,
+                                prompt=args.prompt, fit_mode=args.fit)
+        meta = _settings(args, pipe, input=str(path), fit=args.fit, seconds=seconds)
+        print(write_outputs(args.out, image, depth, meta, fov=args.fov, stem=path.stem))
+
+
+def run_image(args):
+    from .export import load_depth, write_outputs
+
+    depth = load_depth(args.depth, args.depth_scale)
+    pipe = _pipeline(args)
+    rgb, seconds = _timed(pipe.image, depth, args.prompt, steps=args.steps, cfg=args.cfg, seed=args.seed)
+    meta = _settings(args, pipe, prompt=args.prompt, depth_input=args.depth, seconds=seconds)
+    print(write_outputs(args.out, rgb, depth, meta, fov=args.fov))
+
+
+def run_complete(args):
+    from .export import load_depth, load_image, write_outputs
+
+    image = load_image(args.image)
+    sparse = load_depth(args.sparse_depth, args.depth_scale)
+    pipe = _pipeline(args)
+    dense, seconds = _timed(pipe.complete, image, sparse, steps=args.steps, seed=args.seed, prompt=args.prompt)
+    meta = _settings(args, pipe, image=args.image, sparse_depth=args.sparse_depth,
+                     measured_fraction=float((sparse > 0).mean()), seconds=seconds)
+    print(write_outputs(args.out, image, dense, meta, fov=args.fov))
+
+
+COMMANDS.append(add_product_commands)
+# --- end product ---
+
+
 # --- train ---
 TRAIN_FLAGS = {  # flag -> TrainConfig key; flags left out keep the config file's / default value
     "stage": str, "preset": str, "init": str, "data": str, "steps": int, "batch_size": int, "seed": int,
@@ -265,6 +377,33 @@ def run_convert(args):
 
 COMMANDS.append(add_convert_command)
 # --- end convert ---
+
+# --- demo ---
+def add_demo_command(sub):
+    p = sub.add_parser("demo", help="web demo on localhost: text -> RGB-D, image -> depth, depth -> image")
+    p.add_argument("--model", help="checkpoint folder (default: the bundled model)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--out", default="outputs/demo", help="parent folder of the timestamped run folders")
+    p.set_defaults(func=run_demo)
+
+
+def run_demo(args):
+    from .pipeline import Pipeline
+
+    pipe = Pipeline.from_pretrained(args.model, device=args.device)  # a bad path fails before any server starts
+    from .app import serve  # imports gradio
+
+    print(f"serving {pipe.name} on http://{args.host}:{args.port} (Ctrl+C stops)")
+    try:
+        serve(pipe, args.out, host=args.host, port=args.port)
+    except OSError as e:  # e.g. the port is taken
+        raise UsageError(str(e)) from None
+
+
+COMMANDS.append(add_demo_command)
+# --- end demo ---
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)

@@ -111,7 +111,10 @@ _RELEASE = dict(text_encoder="qwen3-8b", txt_dim=12288, txt_len=512)
 presets: dict[str, ModelConfig] = {
     # pixel-space models that train on a CPU
     "tiny": ModelConfig(),
-    "small": ModelConfig(hidden_size=192, num_heads=6, depth_double=3, depth_single=3, depth_decoder=1),
+    "small": ModelConfig(
+        hidden_size=192, num_heads=6, depth_double=3, depth_single=3, depth_decoder=1,
+        resolution=64, patch_size=8, image_channels=192,
+    ),
     "base": ModelConfig(
         hidden_size=256, num_heads=8, depth_double=4, depth_single=4, depth_decoder=2,
         resolution=64, patch_size=8, image_channels=192,

@@ -1,0 +1,171 @@
+"""Pipeline: a trained model plus its codecs and text encoder, one method per mode.
+
+    pipe = Pipeline.from_pretrained()            # the bundled default model
+    rgb, depth = pipe.generate("a red ball on a wooden floor")
+    depth = pipe.depth(image)                    # any size; returns (H, W) at the input size
+    rgb = pipe.image(depth, "a room with brick walls")
+    dense = pipe.complete(image, sparse_depth)   # sparse: 0 = missing; output in its units
+
+Images are uint8 (H, W, 3) arrays; depth maps float32 (H, W). Generated depth
+is relative (unit mean); completed depth carries the scale of the measurements.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import load_checkpoint
+from .codecs import DepthCodec, make_image_codec
+from .sampling import sample
+from .text import load_text_encoder
+
+DEFAULT_MODEL = Path(__file__).parent / "assets" / "default"
+
+
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float (1, 3, H, W) in [0, 1]."""
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255
+
+
+def _to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) in [0, 1] -> uint8 (H, W, 3)."""
+    return (image[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+def fit(x: torch.Tensor, res: int, mode: str) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Bring (1, C, H, W) to (1, C, res, res): `resize` (stretch) or `letterbox` (keep aspect, pad).
+
+    Returns the result and the box (top, left, height, width) that holds the content.
+    """
+    h, w = x.shape[-2:]
+    if mode == "resize":
+        return F.interpolate(x, size=(res, res), mode="bilinear", antialias=True, align_corners=False), (0, 0, res, res)
+    if mode != "letterbox":
+        raise ValueError(f"unknown fit {mode!r}; use resize or letterbox")
+    scale = res / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    inner = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
+    top, left = (res - nh) // 2, (res - nw) // 2
+    out = torch.full((1, x.shape[1], res, res), 0.5, dtype=x.dtype)
+    out[..., top : top + nh, left : left + nw] = inner
+    return out, (top, left, nh, nw)
+
+
+def pool_sparse(sparse: np.ndarray, res: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sparse depth (H, W), 0 = missing -> (depth (1, 1, res, res), measured mask).
+
+    Each model pixel takes the mean of the measurements inside its footprint.
+    """
+    d = torch.from_numpy(np.asarray(sparse, dtype=np.float32))[None, None]
+    m = (d > 0).float()
+    weight = F.adaptive_avg_pool2d(m, (res, res))
+    total = F.adaptive_avg_pool2d(d * m, (res, res))
+    valid = weight > 0
+    return torch.where(valid, total / weight.clamp_min(1e-12), torch.zeros_like(total)), valid
+
+
+def unfit(x: torch.Tensor, box: tuple[int, int, int, int], size: tuple[int, int]) -> torch.Tensor:
+    """Crop the content box of a (1, C, res, res) map and resize it back to `size` (H, W)."""
+    top, left, h, w = box
+    return F.interpolate(x[..., top : top + h, left : left + w], size=size, mode="bilinear", align_corners=False)
+
+
+class Pipeline:
+    def __init__(self, model, text, config: dict, name: str = "", device: str | torch.device = "cpu"):
+        self.model, self.text, self.config, self.name = model.eval(), text, config, name
+        self.device = torch.device(device)
+        cfg = model.cfg
+        self.image_codec = make_image_codec(cfg)
+        self.depth_codec = DepthCodec(cfg.patch_size)
+        self.res = cfg.resolution
+        self.grid = (self.res // self.image_codec.downsample,) * 2
+        self.defaults = {"steps": 20, "cfg": 4.0, **config.get("sampling", {})}
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None, device: str = "cpu") -> Pipeline:
+        """Load a checkpoint folder (EMA weights when present); None loads the bundled default model."""
+        path = Path(path) if path is not None else DEFAULT_MODEL
+        if not path.exists():
+            raise FileNotFoundError(f"model not found: {path}")
+        weights = "ema.safetensors" if (path / "ema.safetensors").is_file() else "model.safetensors"
+        model, config = load_checkpoint(path, device=device, weights=weights)
+        if not model.with_depth:
+            raise ValueError(f"{path} is a text-to-image model without a depth stream; post-train it first")
+        cfg = model.cfg
+        text = load_text_encoder(cfg.text_encoder, cfg.txt_dim, cfg.txt_len).to(device)
+        return cls(model.float().to(device), text, config, name=str(path), device=device)
+
+    # ------------------------------------------------------------------ helpers
+    def _text(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.text(prompts).to(self.device), self.text.empty().to(self.device)
+
+    def _generator(self, seed: int) -> torch.Generator:
+        return torch.Generator(self.device).manual_seed(seed)
+
+    def _steps(self, steps: int | None) -> int:
+        return int(steps if steps is not None else self.defaults["steps"])
+
+    def _encode_image(self, image: np.ndarray, mode: str):
+        x, box = fit(_to_tensor(image), self.res, mode)
+        return self.image_codec.encode(x.to(self.device)), box
+
+    def _decode_depth(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.depth_codec.decode(tokens.float(), *self.grid).cpu()
+
+    # ------------------------------------------------------------------ modes
+    @torch.no_grad()
+    def generate(self, prompt: str, steps: int | None = None, cfg: float | None = None, seed: int = 0,
+                 log2_alpha: float = 5.0, refine: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Text -> (rgb uint8 (R, R, 3), relative depth float32 (R, R)), R the model resolution."""
+        txt, unc = self._text([prompt])
+        img, depth = sample(self.model, "joint", txt, unc, self.grid, steps=self._steps(steps),
+                            cfg_scale=self.defaults["cfg"] if cfg is None else cfg, log2_alpha=log2_alpha,
+                            refine=refine, generator=self._generator(seed))
+        rgb = self.image_codec.decode(img.float(), *self.grid).cpu()
+        return _to_uint8(rgb), self._decode_depth(depth)[0, 0].numpy()
+
+    @torch.no_grad()
+    def depth(self, image: np.ndarray, steps: int | None = None, seed: int = 0, cfg: float = 1.0,
+              prompt: str = "", fit_mode: str = "resize") -> np.ndarray:
+        """Image uint8 (H, W, 3) -> relative depth float32 (H, W) at the input size."""
+        tokens, box = self._encode_image(image, fit_mode)
+        txt, unc = self._text([prompt])
+        _, depth = sample(self.model, "i2d", txt, unc, self.grid, image=tokens, steps=self._steps(steps),
+                          cfg_scale=cfg, generator=self._generator(seed))
+        return unfit(self._decode_depth(depth), box, image.shape[:2])[0, 0].numpy()
+
+    @torch.no_grad()
+    def image(self, depth: np.ndarray, prompt: str = "", steps: int | None = None, cfg: float | None = None,
+              seed: int = 0) -> np.ndarray:
+        """Depth float (H, W) (> 0 where known, any scale) -> rgb uint8 (H, W, 3)."""
+        d = torch.from_numpy(np.asarray(depth, dtype=np.float32))[None, None]
+        d, box = fit(d, self.res, "resize")
+        valid = d > 0
+        tokens, _ = self.depth_codec.encode(d.to(self.device), valid.to(self.device))
+        txt, unc = self._text([prompt])
+        img, _ = sample(self.model, "d2i", txt, unc, self.grid, depth=tokens, steps=self._steps(steps),
+                        cfg_scale=self.defaults["cfg"] if cfg is None else cfg, generator=self._generator(seed))
+        rgb = self.image_codec.decode(img.float(), *self.grid).cpu()
+        return _to_uint8(unfit(rgb, box, depth.shape[:2]))
+
+    @torch.no_grad()
+    def complete(self, image: np.ndarray, sparse: np.ndarray, steps: int | None = None, seed: int = 0,
+                 prompt: str = "") -> np.ndarray:
+        """Image (H, W, 3) + sparse depth (H', W'), 0 = missing -> dense depth (H, W) in the sparse units.
+
+        The measured pixels are imposed at every step (their correctly noised
+        values replace that part of the depth state); no gradients are needed.
+        """
+        tokens, box = self._encode_image(image, "resize")
+        pooled, valid = pool_sparse(sparse, self.res)
+        if not valid.any():
+            raise ValueError("the sparse depth has no measured (positive) pixels")
+        values, known = self.depth_codec.encode(pooled.to(self.device), valid.to(self.device))
+        txt, unc = self._text([prompt])
+        _, depth = sample(self.model, "i2d", txt, unc, self.grid, image=tokens, known=(values, known),
+                          steps=self._steps(steps), generator=self._generator(seed))
+        scale = pooled[valid].mean()  # what the unit-mean normalisation divided by
+        return (unfit(self._decode_depth(depth), box, image.shape[:2])[0, 0] * scale).numpy()
