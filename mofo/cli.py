@@ -279,7 +279,7 @@ COMMANDS.append(add_info_command)
 # --- eval ---
 def add_eval_commands(sub):
     p = sub.add_parser("eval", help="score depth on a benchmark with the zero-shot protocol (docs/evaluation.md)")
-    p.add_argument("--benchmark", required=True, help="nyuv2, nyuv2_bts, kitti, eth3d, scannet, diode, folder, kitti_velodyne, realdata")
+    p.add_argument("--benchmark", required=True, help="nyuv2, nyuv2_bts, kitti, eth3d, scannet, diode, folder, kitti_velodyne, realdata, synth")
     p.add_argument("--root", help="unpacked benchmark folder (realdata defaults to ../shared/realdata next to the project)")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--model", help="checkpoint to run image-to-depth with")

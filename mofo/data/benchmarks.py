@@ -398,6 +398,26 @@ class Folder(Benchmark):
         return make_sample(rgb.stem, read_rgb(rgb), depth)
 
 
+class Synth(Benchmark):
+    """Held-out synthetic scenes: `test-*.tar` shards written by `mofo data synth --split test`.
+
+    Dense z-depth in metres (16-bit PNG, 1/256 m steps); sky is invalid.
+    """
+
+    name = "synth"
+    spec = EvalSpec(1e-3, 80.0)
+    layout = "test-*.tar shards and test.json from `mofo data synth --split test`"
+
+    def _index(self) -> list[int]:
+        from .datasets import ShardDataset
+
+        self.shards = ShardDataset(self.root, split="test")
+        return list(range(len(self.shards)))
+
+    def _load(self, i: int) -> dict:
+        return self.shards[i]
+
+
 # --------------------------------------------------------------------------- realdata
 
 
@@ -504,7 +524,8 @@ class RealData(Benchmark):
 
 
 BENCHMARKS: dict[str, type[Benchmark]] = {
-    cls.name: cls for cls in (NYUv2Labeled, NYUv2Folder, KITTIEigen, ETH3D, ScanNet, DIODE, Folder, KITTIVelodyne, RealData)
+    cls.name: cls
+    for cls in (NYUv2Labeled, NYUv2Folder, KITTIEigen, ETH3D, ScanNet, DIODE, Folder, KITTIVelodyne, RealData, Synth)
 }
 
 

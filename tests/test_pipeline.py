@@ -1,0 +1,110 @@
+"""Pipeline modes and the product commands on a tiny random model."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import randomize
+from mofo.checkpoint import save_checkpoint
+from mofo.model import ModalityDiT
+from mofo.pipeline import Pipeline, fit, pool_sparse, unfit
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    from mofo.config import ModelConfig
+
+    cfg = ModelConfig(hidden_size=32, num_heads=2, depth_double=1, depth_single=1, depth_decoder=1,
+                      axes_dim=(4, 4, 4, 4), resolution=16, patch_size=4, image_channels=48,
+                      text_encoder="bytes", txt_dim=16, txt_len=8)
+    path = tmp_path_factory.mktemp("ckpt") / "model"
+    save_checkpoint(randomize(ModalityDiT(cfg), std=0.05), path, extra={"sampling": {"steps": 3}})
+    return path
+
+
+@pytest.fixture(scope="module")
+def pipe(ckpt):
+    return Pipeline.from_pretrained(ckpt)
+
+
+def test_fit_and_unfit_roundtrip():
+    import torch
+
+    x = torch.rand(1, 3, 30, 50)
+    y, box = fit(x, 16, "letterbox")
+    assert y.shape == (1, 3, 16, 16) and box == (3, 0, 10, 16)
+    assert unfit(y, box, (30, 50)).shape == (1, 3, 30, 50)
+    with pytest.raises(ValueError):
+        fit(x, 16, "crop")
+
+
+def test_pool_sparse_means_measurements():
+    sparse = np.zeros((32, 32), np.float32)
+    sparse[0, 0], sparse[0, 1] = 2.0, 4.0  # one model pixel holds two measurements
+    pooled, valid = pool_sparse(sparse, 16)
+    assert valid.sum() == 1 and pooled[0, 0, 0, 0] == 3.0
+
+
+def test_modes_shapes_and_determinism(pipe):
+    rgb, depth = pipe.generate("a red ball", seed=1)
+    assert rgb.shape == (16, 16, 3) and rgb.dtype == np.uint8 and depth.shape == (16, 16) and (depth >= 0).all()
+    rgb2, _ = pipe.generate("a red ball", seed=1)
+    assert np.array_equal(rgb, rgb2)
+    image = np.random.default_rng(0).integers(0, 255, (30, 50, 3), dtype=np.uint8)
+    for mode in ("resize", "letterbox"):
+        assert pipe.depth(image, fit_mode=mode).shape == (30, 50)
+    assert pipe.image(np.ones((20, 24), np.float32) * 3, "a room").shape == (20, 24, 3)
+
+
+def test_complete_keeps_measured_scale(pipe):
+    image = np.random.default_rng(1).integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    sparse = np.zeros((16, 16), np.float32)
+    sparse[::4, ::4] = 7.5
+    dense = pipe.complete(image, sparse)
+    assert dense.shape == (16, 16)
+    assert np.allclose(dense[::4, ::4], 7.5, rtol=1e-3)  # measurements are imposed exactly
+    with pytest.raises(ValueError, match="no measured"):
+        pipe.complete(image, np.zeros((16, 16), np.float32))
+
+
+def mofo(*args):
+    return subprocess.run([sys.executable, "-m", "mofo.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def test_cli_every_mode_writes_outputs(ckpt, tmp_path):
+    out = mofo("generate", "--prompt", "", "--model", ckpt, "--out", tmp_path / "g", "--seed", 2)
+    assert out.returncode == 0, out.stderr
+    folder = next((tmp_path / "g").iterdir())
+    assert {"rgb.png", "depth.npy", "depth16.png", "depth_color.png", "cloud.ply", "cloud.glb", "metadata.json"} <= {
+        p.name for p in folder.iterdir()}
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["seed"] == 2 and meta["model"] == str(ckpt) and meta["seconds"] >= 0
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(tmp_path / "gray.png")
+    assert mofo("depth", folder / "rgb.png", tmp_path / "gray.png", "--model", ckpt, "--out", tmp_path / "d").returncode == 0
+    assert len(list((tmp_path / "d").iterdir())) == 2
+    depth_out = next(p for p in (tmp_path / "d").iterdir() if p.name.endswith("gray"))
+    assert np.load(depth_out / "depth.npy").shape == (20, 30)
+    assert mofo("image", "--depth", folder, "--model", ckpt, "--out", tmp_path / "i").returncode == 0
+    assert mofo("complete", "--image", folder / "rgb.png", "--sparse-depth", folder / "depth.npy",
+                "--model", ckpt, "--out", tmp_path / "c").returncode == 0
+
+
+def test_cli_bad_input(ckpt, tmp_path):
+    (tmp_path / "bad.png").write_text("hello")
+    np.save(tmp_path / "nan.npy", np.full((4, 4), np.nan, np.float32))
+    np.save(tmp_path / "zero.npy", np.zeros((4, 4), np.float32))
+    cases = [
+        (("depth", tmp_path / "missing.png"), "no such file"),
+        (("depth", tmp_path / "bad.png"), "not an image"),
+        (("image", "--depth", tmp_path / "nan.npy"), "NaN"),
+        (("image", "--depth", tmp_path / "zero.npy"), "all zero"),
+        (("generate", "--prompt", "x", "--model", tmp_path / "nope"), "not found"),
+    ]
+    for args, message in cases:
+        out = mofo(*args, "--model", ckpt, "--out", tmp_path / "o") if "--model" not in args else mofo(*args, "--out", tmp_path / "o")
+        assert out.returncode == 2, (args, out.stderr)
+        assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
