@@ -74,19 +74,24 @@ def unfit(x: torch.Tensor, box: tuple[int, int, int, int], size: tuple[int, int]
 
 
 class Pipeline:
-    def __init__(self, model, text, config: dict, name: str = "", device: str | torch.device = "cpu"):
+    def __init__(self, model, text, image_codec, config: dict, name: str = "", device: str | torch.device = "cpu"):
         self.model, self.text, self.config, self.name = model.eval(), text, config, name
         self.device = torch.device(device)
         cfg = model.cfg
-        self.image_codec = make_image_codec(cfg)
+        self.image_codec = image_codec
         self.depth_codec = DepthCodec(cfg.patch_size)
         self.res = cfg.resolution
         self.grid = (self.res // self.image_codec.downsample,) * 2
         self.defaults = {"steps": 20, "cfg": 4.0, **config.get("sampling", {})}
 
     @classmethod
-    def from_pretrained(cls, path: str | Path | None = None, device: str = "cpu") -> Pipeline:
-        """Load a checkpoint folder (EMA weights when present); None loads the bundled default model."""
+    def from_pretrained(cls, path: str | Path | None = None, device: str = "cpu", vae_path: str | None = None,
+                        text_path: str | None = None) -> Pipeline:
+        """Load a checkpoint folder (EMA weights when present); None loads the bundled default model.
+
+        Latent-space models and large text encoders load their VAE / encoder from
+        local folders (`vae_path`, `text_path`; see docs/pretrained.md).
+        """
         path = Path(path) if path is not None else DEFAULT_MODEL
         if not path.exists():
             raise FileNotFoundError(f"model not found: {path}")
@@ -95,8 +100,9 @@ class Pipeline:
         if not model.with_depth:
             raise ValueError(f"{path} is a text-to-image model without a depth stream; post-train it first")
         cfg = model.cfg
-        text = load_text_encoder(cfg.text_encoder, cfg.txt_dim, cfg.txt_len).to(device)
-        return cls(model.float().to(device), text, config, name=str(path), device=device)
+        text = load_text_encoder(cfg.text_encoder, cfg.txt_dim, cfg.txt_len, path=text_path).to(device)
+        codec = make_image_codec(cfg, vae_path)
+        return cls(model.float().to(device), text, codec, config, name=str(path), device=device)
 
     # ------------------------------------------------------------------ helpers
     def _text(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:

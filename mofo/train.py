@@ -53,6 +53,8 @@ class TrainConfig:
     preset: str = "tiny"
     model: dict = field(default_factory=dict)  # overrides of the preset's ModelConfig fields
     init: str = ""  # post: the pre-trained T2I checkpoint folder
+    vae_path: str = ""  # local VAE folder, for latent-space models (docs/pretrained.md)
+    text_path: str = ""  # local text-encoder folder, for encoders that do not ship with a package
     # data
     data: str = "synth"  # "synth" (rendered on the fly), a shard folder, or a folder of RGB-D
     sensor: str = "none"  # depth supervision: "none" (dense), "lidar", "random", "kinect"
@@ -397,8 +399,10 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> Path:
     if teacher is not None:
         teacher.to(device)
     bf16 = use_bf16(cfg.precision, device)
-    text = load_text_encoder(model_cfg.text_encoder, model_cfg.txt_dim, model_cfg.txt_len).to(device)
-    image_codec, depth_codec = make_image_codec(model_cfg), DepthCodec(model_cfg.patch_size)
+    text = load_text_encoder(model_cfg.text_encoder, model_cfg.txt_dim, model_cfg.txt_len,
+                             path=cfg.text_path or None).to(device)
+    image_codec = make_image_codec(model_cfg, cfg.vae_path or None)
+    depth_codec = DepthCodec(model_cfg.patch_size)
 
     if cfg.fsdp:
         if world == 1:
