@@ -393,9 +393,8 @@ def run_demo(args):
     from .pipeline import Pipeline
 
     pipe = Pipeline.from_pretrained(args.model, device=args.device)  # a bad path fails before any server starts
-    from .app import serve  # imports gradio
+    from .app import serve  # imports gradio, which prints the URL and serves until Ctrl+C
 
-    print(f"serving {pipe.name} on http://{args.host}:{args.port} (Ctrl+C stops)")
     try:
         serve(pipe, args.out, host=args.host, port=args.port)
     except OSError as e:  # e.g. the port is taken
