@@ -213,13 +213,13 @@ class StepBatches(torch.utils.data.Sampler):
     """Index lists for this rank's micro-batches, from micro-batch `start` on, forever.
 
     Global micro-batch m covers positions [m*M, (m+1)*M), M = micro * world;
-    rank r takes its contiguous slice. Finite datasets are read in a seeded
-    permutation per epoch; very large (procedural) ones in order.
+    rank r takes its contiguous slice. Datasets are read in a seeded permutation
+    per epoch, procedural ones (a fresh scene per index) in order.
     """
 
-    def __init__(self, n: int, micro: int, rank: int, world: int, start: int, seed: int):
+    def __init__(self, n: int, micro: int, rank: int, world: int, start: int, seed: int, shuffle: bool = True):
         self.n, self.micro, self.rank, self.world, self.start, self.seed = n, micro, rank, world, start, seed
-        self.shuffle = n <= 50_000_000
+        self.shuffle = shuffle
         self._perm_epoch, self._perm = -1, None
 
     def _index(self, pos: int) -> int:
@@ -246,10 +246,11 @@ def collate(samples: list[dict]) -> dict:
 
 
 def make_loader(cfg: TrainConfig, res: int, micro: int, rank: int, world: int, start: int):
-    from .data import open_dataset
+    from .data import SynthDataset, open_dataset
 
     data = open_dataset(cfg.data, res=res, split="train", seed=cfg.seed, augment=cfg.augment)
-    sampler = StepBatches(len(data), micro, rank, world, start, cfg.seed)
+    shuffle = not isinstance(data, SynthDataset)
+    sampler = StepBatches(len(data), micro, rank, world, start, cfg.seed, shuffle)
     return torch.utils.data.DataLoader(
         data, batch_sampler=sampler, num_workers=cfg.workers, collate_fn=collate,
         persistent_workers=cfg.workers > 0,

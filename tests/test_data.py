@@ -155,3 +155,22 @@ def test_cli_bad_input_subprocess(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mofo.cli", "data", "synth", "--out", str(tmp_path), "--count", "0"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip() == "mofo data: error: --count must be positive, got 0"
+
+
+def test_open_dataset_wraps_benchmark_loaders(tmp_path):
+    """`NAME:ROOT` trains on a benchmark loader, brought to the training resolution."""
+    import numpy as np
+    from PIL import Image
+
+    from mofo.data import open_dataset
+
+    (tmp_path / "rgb").mkdir()
+    (tmp_path / "depth").mkdir()
+    Image.fromarray(np.full((24, 32, 3), 128, np.uint8)).save(tmp_path / "rgb" / "a.png")
+    depth = np.full((24, 32), 2000, np.uint16)
+    depth[0, 0] = 0
+    Image.fromarray(depth).save(tmp_path / "depth" / "a.png")
+    data = open_dataset(f"folder:{tmp_path}", res=16)
+    s = data[0]
+    assert s["image"].shape == (3, 16, 16) and s["depth"].shape == (1, 16, 16)
+    assert torch.allclose(s["depth"][s["valid_mask"]], torch.tensor(2.0)) and s["caption"] == ""

@@ -192,11 +192,31 @@ class FolderDataset(Dataset):
         return self.transform(sample, self.seed * 1_000_003 + i)
 
 
+class BenchmarkDataset(Dataset):
+    """A benchmark loader (`mofo.data.benchmarks`) brought to the training resolution by `Transform`."""
+
+    def __init__(self, benchmark: Dataset, res: int, seed: int = 0, sensor: str | None = None, augment: bool = False):
+        self.benchmark, self.seed = benchmark, seed
+        self.transform = Transform(res, sensor, augment)
+
+    def __len__(self) -> int:
+        return len(self.benchmark)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.transform(self.benchmark[i], self.seed * 1_000_003 + i)
+
+
 def open_dataset(spec: str, *, res: int, split: str = "train", seed: int = 0, sensor: str | None = None,
                  augment: bool = False) -> Dataset:
-    """'synth' (rendered on the fly), a directory of `mofo data synth` shards, or a folder of RGB-D files."""
+    """'synth' (rendered on the fly), a directory of `mofo data synth` shards, a folder of RGB-D
+    files, or `NAME:ROOT` for a benchmark loader (e.g. `nyuv2_bts:/data/nyu`, `kitti:/data/kitti`)."""
+    from mofo.data.benchmarks import BENCHMARKS, open_benchmark
+
     if spec == "synth":
         return SynthDataset(res, split, seed, sensor, augment)
+    name, sep, bench_root = spec.partition(":")
+    if sep and name in BENCHMARKS:
+        return BenchmarkDataset(open_benchmark(name, bench_root), res, seed, sensor, augment)
     root = Path(spec)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset directory {spec} does not exist (or pass 'synth')")
