@@ -143,3 +143,16 @@ def test_per_sample_noise_levels(tiny_cfg):
     v2, d2 = model(**dict(x, t_depth=t))
     assert torch.allclose(v1[0], v2[0], atol=1e-6) and torch.allclose(d1[0], d2[0], atol=1e-6)
     assert not torch.allclose(d1[1], d2[1])
+
+
+def test_forward_compiles_without_graph_breaks(tiny_cfg):
+    """`torch.compile` sees one graph per forward, for every mode (checked with dynamo's explain)."""
+    import torch._dynamo
+
+    model = ModalityDiT(tiny_cfg)
+    x = inputs(tiny_cfg)
+    for kwargs in (x, t2i_inputs(x)):
+        torch._dynamo.reset()
+        explanation = torch._dynamo.explain(model)(**kwargs)
+        assert explanation.graph_break_count == 0, explanation.break_reasons
+        assert explanation.graph_count == 1
