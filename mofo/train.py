@@ -73,7 +73,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     beta2: float = 0.99
     grad_clip: float = 1.0
-    ema_decay: float = 0.999
+    ema_decay: float = 0.999  # reached after a warm-up: decay_t = min(ema_decay, (1 + t) / (10 + t))
     seed: int = 0
     # systems
     precision: str = "auto"  # "auto" (bf16 where supported), "bf16", "fp32"
@@ -470,7 +470,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> Path:
         bad = 0
         opt.step()
         opt.zero_grad(set_to_none=True)
-        update_ema(ema, core, cfg.ema_decay)
+        update_ema(ema, core, min(cfg.ema_decay, (1 + step) / (10 + step)))  # warm-up: short runs average recent weights
         step += 1
         seen += cfg.batch_size
         for k, v in parts.items():
