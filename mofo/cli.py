@@ -102,6 +102,7 @@ def add_product_commands(sub):
     p = sub.add_parser("depth", help="image -> depth, for files or folders of any size")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER")
     p.add_argument("--fit", choices=("resize", "letterbox"), default="resize")
+    p.add_argument("--batch-size", type=int, default=16, help="images per sampling batch")
     p.add_argument("--prompt", default="", help="optional caption of the image")
     _common(p, 1.0)
     p.set_defaults(func=run_depth)
@@ -159,11 +160,13 @@ def run_depth(args):
     paths = list_images(args.inputs)
     images = [load_image(p) for p in paths]  # read everything first: fail before any output
     pipe = _pipeline(args)
-    for path, image in tqdm(list(zip(paths, images)), desc="depth", disable=len(paths) < 2):
-        depth, seconds = _timed(pipe.depth, image, steps=args.steps, seed=args.seed, cfg=args.cfg,
-                                prompt=args.prompt, fit_mode=args.fit)
-        meta = _settings(args, pipe, input=str(path), fit=args.fit, seconds=seconds)
-        print(write_outputs(args.out, image, depth, meta, fov=args.fov, stem=path.stem))
+    batches = [range(i, min(i + args.batch_size, len(paths))) for i in range(0, len(paths), args.batch_size)]
+    for batch in tqdm(batches, desc="depth", unit="batch", disable=len(batches) < 2):
+        depths, seconds = _timed(pipe.depths, [images[i] for i in batch], steps=args.steps, seed=args.seed,
+                                 cfg=args.cfg, prompt=args.prompt, fit_mode=args.fit)
+        for i, depth in zip(batch, depths):
+            meta = _settings(args, pipe, input=str(paths[i]), fit=args.fit, seconds=seconds / len(batch))
+            print(write_outputs(args.out, images[i], depth, meta, fov=args.fov, stem=paths[i].stem))
 
 
 def run_image(args):

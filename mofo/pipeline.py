@@ -114,8 +114,8 @@ class Pipeline:
     def _steps(self, steps: int | None) -> int:
         return int(steps if steps is not None else self.defaults["steps"])
 
-    def _encode_image(self, image: np.ndarray, mode: str):
-        x, box = fit(_to_tensor(image), self.res, mode)
+    def _encode_image(self, image: np.ndarray):
+        x, box = fit(_to_tensor(image), self.res, "resize")
         return self.image_codec.encode(x.to(self.device)), box
 
     def _decode_depth(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -133,15 +133,23 @@ class Pipeline:
         rgb = self.image_codec.decode(img.float(), *self.grid).cpu()
         return _to_uint8(rgb), self._decode_depth(depth)[0, 0].numpy()
 
-    @torch.no_grad()
     def depth(self, image: np.ndarray, steps: int | None = None, seed: int = 0, cfg: float = 1.0,
               prompt: str = "", fit_mode: str = "resize") -> np.ndarray:
         """Image uint8 (H, W, 3) -> relative depth float32 (H, W) at the input size."""
-        tokens, box = self._encode_image(image, fit_mode)
-        txt, unc = self._text([prompt])
+        return self.depths([image], steps, seed, cfg, prompt, fit_mode)[0]
+
+    @torch.no_grad()
+    def depths(self, images: list[np.ndarray], steps: int | None = None, seed: int = 0, cfg: float = 1.0,
+               prompt: str = "", fit_mode: str = "resize") -> list[np.ndarray]:
+        """A batch of images of any sizes -> one relative depth map per image, each at its input size."""
+        fitted = [fit(_to_tensor(image), self.res, fit_mode) for image in images]
+        tokens = self.image_codec.encode(torch.cat([x for x, _ in fitted]).to(self.device))
+        txt, unc = self._text([prompt] * len(images))
         _, depth = sample(self.model, "i2d", txt, unc, self.grid, image=tokens, steps=self._steps(steps),
                           cfg_scale=cfg, generator=self._generator(seed))
-        return unfit(self._decode_depth(depth), box, image.shape[:2])[0, 0].numpy()
+        maps = self._decode_depth(depth)
+        return [unfit(maps[i : i + 1], box, image.shape[:2])[0, 0].numpy()
+                for i, (image, (_, box)) in enumerate(zip(images, fitted))]
 
     @torch.no_grad()
     def image(self, depth: np.ndarray, prompt: str = "", steps: int | None = None, cfg: float | None = None,
@@ -165,7 +173,7 @@ class Pipeline:
         The measured pixels are imposed at every step (their correctly noised
         values replace that part of the depth state); no gradients are needed.
         """
-        tokens, box = self._encode_image(image, "resize")
+        tokens, box = self._encode_image(image)
         pooled, valid = pool_sparse(sparse, self.res)
         if not valid.any():
             raise ValueError("the sparse depth has no measured (positive) pixels")
