@@ -228,7 +228,7 @@ def parse_value(text: str):
 
 
 def run_train(args):
-    from .train import make_train_config, train
+    from .train import TrainingAborted, make_train_config, train
 
     overrides = {k: getattr(args, k) for k in (*TRAIN_FLAGS, "compile", "fsdp", "checkpointing", "augment")
                  if getattr(args, k) is not None}
@@ -237,7 +237,10 @@ def run_train(args):
         if not sep:
             raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
         overrides[key] = parse_value(value)
-    final = train(make_train_config(args.config, overrides), args.out, resume=args.resume)
+    try:
+        final = train(make_train_config(args.config, overrides), args.out, resume=args.resume)
+    except TrainingAborted as e:
+        raise UsageError(str(e)) from None
     print(f"final model: {final}")
 
 

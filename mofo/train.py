@@ -47,6 +47,10 @@ from .flow import Draws, FlowConfig, drop_captions, training_losses
 from .model import ModalityDiT
 
 
+class TrainingAborted(RuntimeError):
+    """Training cannot go on (e.g. the loss diverged); the last good checkpoint is intact."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     stage: str = "pretrain"  # "pretrain" (T2I, no depth) or "post" (Modality Forcing)
@@ -443,7 +447,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> Path:
             rng = Draws(torch.Generator(device).manual_seed(cfg.seed * 1_000_003 + m), rank, world)
             batch = supervise(next(loader), cfg, rng, m)
             if fixed is None:
-                fixed = {k: (v[:4] if torch.is_tensor(v) else v[:4]) for k, v in batch.items()}
+                fixed = {k: v[:4] for k, v in batch.items()}
             tokens = encode_batch(batch, cfg, rng, text, image_codec, depth_codec, grid, device)
             with _sync_context(model, a == cfg.grad_accum - 1), torch.autocast(device.type, torch.bfloat16, enabled=bf16):
                 out = training_losses(forward, tokens, cfg.flow, rng, teacher)
@@ -464,7 +468,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> Path:
             warnings.warn(f"step {step}: non-finite loss or gradient, step skipped ({bad} in a row)")
             if bad >= cfg.max_bad_steps:
                 where = f"; last good checkpoint: {last_ckpt}" if last_ckpt else ""
-                raise RuntimeError(f"aborting: {bad} non-finite losses in a row at step {step}{where}")
+                raise TrainingAborted(f"aborting: {bad} non-finite losses in a row at step {step}{where}")
             step += 1
             continue
         bad = 0

@@ -193,3 +193,26 @@ def test_fsdp_two_processes_checkpoint_loads_single(tmp_path):
     raw, _ = load_checkpoint(tmp_path / "fsdp" / "checkpoints" / "step_0000002")
     assert all(torch.equal(raw.state_dict()[k], ref[k]) for k in ref)
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_non_finite_losses_skip_then_abort(tmp_path, monkeypatch):
+    """NaN losses from step 4 on: skipped with warnings, then an abort naming the last good checkpoint."""
+    import mofo.train as T
+
+    real = T.training_losses
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] > 4:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(T, "training_losses", flaky)
+    cfg = make_train_config(write_config(tmp_path), {"steps": 20, "ckpt_every": 2, "max_bad_steps": 3})
+    with pytest.warns(UserWarning, match="non-finite"), pytest.raises(T.TrainingAborted, match="step_0000004"):
+        train(cfg, tmp_path / "run")
+    good, _ = load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000004")
+    assert all(torch.isfinite(p).all() for p in good.parameters())
+    assert (tmp_path / "run" / "checkpoints" / "latest").read_text() == "step_0000004"
