@@ -14,7 +14,8 @@ A scene is a JSON-able *scene graph* (`sample_graph`), the single source of trut
 captions and tests; `Scene.from_graphs` stacks graphs into tensors for the renderer.
 Rendering uses only correctly rounded float ops (+ - * / sqrt, min, floor) and integer
 hashes, elementwise over (scene, ray, object), so a scene renders bit-identically
-whatever batch, chunk or thread count it is rendered in.
+whatever batch, chunk or thread count it is rendered in. Only (ray, object) pairs that pass
+a conservative bounding-sphere test are intersected exactly, which changes no result.
 """
 from __future__ import annotations
 
@@ -206,9 +207,9 @@ class Scene:
     pattern: torch.Tensor
     scale: torch.Tensor
 
-    def index(self, idx) -> "Scene":
-        """The scenes at `idx` (an index tensor or slice)."""
-        return Scene(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+    def index(self, idx: torch.Tensor) -> "Scene":
+        """The scenes at the indices `idx` (long tensor)."""
+        return Scene(**{f.name: getattr(self, f.name).index_select(0, idx) for f in fields(self)})
 
     def slots(self, k: int) -> "Scene":
         """The same scenes with object slots cut to the first `k` (alive slots come first)."""
@@ -279,30 +280,46 @@ def _normalize(v: torch.Tensor) -> torch.Tensor:
     return v / torch.sqrt(_dot(v, v)).unsqueeze(-1)
 
 
-def _to_local(scene: Scene, v: torch.Tensor, shift: bool) -> tuple[torch.Tensor, ...]:
-    """World vectors v (B, R, 3) in every object's frame, scaled to the unit shape: 3 x (B, R, K)."""
-    if shift:
-        v = v[:, :, None] - scene.center[:, None]
-    else:
-        v = v[:, :, None]
-    c, s = scene.rot[:, None, :, 0], scene.rot[:, None, :, 1]
-    size = scene.size[:, None]
-    x, y, z = v[..., 0], v[..., 1], v[..., 2]
-    return (c * x - s * z) / size[..., 0], y / size[..., 1], (s * x + c * z) / size[..., 2]
+def _near(scene: Scene, o: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """(B, K, R) bool: rays o + t d (t > 0, unit d) that pass through a live slot's bounding sphere.
+
+    The sphere is inflated (5 % + 5 cm) far beyond float rounding, so this is a superset of the
+    pairs that `_hit_objects` can hit, and skipping the other pairs changes no result.
+    One (B, R) pass per slot: every op then runs along the ray axis.
+    """
+    radius = torch.sqrt(_dot(scene.size, scene.size)) * 1.05 + 0.05
+    ox, oy, oz = o.unbind(-1)
+    dx, dy, dz = (c.contiguous() for c in d.unbind(-1))
+    near = []
+    for k in range(scene.center.shape[1]):
+        cx, cy, cz = scene.center[:, k, None].unbind(-1)
+        rx, ry, rz = cx - ox, cy - oy, cz - oz
+        along = rx * dx + ry * dy + rz * dz
+        gap = (rx * rx + ry * ry + rz * rz) - along * along
+        r = radius[:, k, None]
+        near.append((gap <= r * r) & (along >= -r) & scene.alive[:, k, None])
+    return torch.stack(near, dim=1)
 
 
-def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, t_max=math.inf):
-    """Nearest object along rays o + t d (o: (B, 1 or R, 3), d: (B, R, 3), t > 0).
+def _to_local(v: torch.Tensor, rot: torch.Tensor, size: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Vectors v (N, 3) in their object's frame (yaw rot (N, 2), half extents size (N, 3)): 3 x (N,)."""
+    c, s = rot[:, 0], rot[:, 1]
+    x, y, z = v[:, 0], v[:, 1], v[:, 2]
+    return (c * x - s * z) / size[:, 0], y / size[:, 1], (s * x + c * z) / size[:, 2]
+
+
+def _enter(scene: Scene, o: torch.Tensor, d: torch.Tensor, b: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Entry t (N,) of rays o, d (N, 3) into object slot k of scene b (N,), inf on a miss.
 
     Each object is a unit shape after an affine map (yaw, then per-axis scale): the
     intersection of the slab box |p|_inf <= 1 and the quadric sum(q p^2) <= 1 (`_QUADRIC`);
     the hit is where the ray enters both.
-    Returns t (B, R), inf on a miss or beyond t_max, and the object slot (B, R).
     """
-    ox, oy, oz = _to_local(scene, o, shift=True)
-    dx, dy, dz = _to_local(scene, d, shift=False)
-    q = scene.quadric[:, None]
-    qx, qy, qz = q[..., 0], q[..., 1], q[..., 2]
+    rot, size = scene.rot[b, k], scene.size[b, k]
+    ox, oy, oz = _to_local(o - scene.center[b, k], rot, size)
+    dx, dy, dz = _to_local(d, rot, size)
+    q = scene.quadric[b, k]
+    qx, qy, qz = q[:, 0], q[:, 1], q[:, 2]
     a = qx * dx * dx + qy * dy * dy + qz * dz * dz
     flat = a < 1e-12
     a = torch.where(flat, 1.0, a)
@@ -318,8 +335,25 @@ def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, t_max=math.inf)
         dj = torch.where(dj.abs() < 1e-12, 1e-12, dj)
         t1, t2 = (-1 - oj) / dj, (1 - oj) / dj
         enter, leave = torch.maximum(enter, torch.minimum(t1, t2)), torch.minimum(leave, torch.maximum(t1, t2))
-    hit = (enter <= leave) & (enter > 1e-4) & (enter < t_max) & scene.alive[:, None]
-    return torch.where(hit, enter, math.inf).min(dim=-1)
+    return torch.where(enter <= leave, enter, math.inf)
+
+
+def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, t_max=math.inf, active=None):
+    """Nearest object along rays o + t d (o: (B, 1 or R, 3), d: (B, R, 3) unit, t > 0).
+
+    Only the (ray, slot) pairs `_near` keeps, and of rays `active` (B, R) if given, are
+    intersected exactly (`_enter`); t_max is a float or (B, R).
+    Returns t (B, R), inf on a miss or beyond t_max, and the object slot (B, R).
+    """
+    near = _near(scene, o, d)
+    if active is not None:
+        near &= active[:, None]
+    b, k, r = near.nonzero(as_tuple=True)
+    enter = _enter(scene, o.expand_as(d)[b, r], d[b, r], b, k)
+    limit = t_max if isinstance(t_max, float) else t_max[b, r]
+    t = torch.full(near.shape, math.inf)
+    t[b, k, r] = torch.where((enter > 1e-4) & (enter < limit), enter, math.inf)
+    return t.min(dim=1)
 
 
 def _hit_planes(scene: Scene, o: torch.Tensor, d: torch.Tensor):
@@ -363,66 +397,88 @@ def _hash(i: torch.Tensor, j: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return (h ^ (h >> 16)).float() / 2**32
 
 
-def _patterns(u, v, w, pattern, footprint):
-    """Texture value in [0, 1] (1 = full colour) for texture coordinates in cells, (B, R)."""
-    fu, fv, fw = torch.floor(u), torch.floor(v), torch.floor(w)
-    iu, iv, iw = fu.long(), fv.long(), fw.long()
-    checker = ((iu + iv + iw) & 1).float()
-    stripes = (iv & 1).float()
-    speckle = _hash(iu, iv, iw)
-    ring = torch.sqrt(u * u + w * w) + 0.3 * _hash(torch.floor(u * 0.25).long(), iv, iw)
-    wood = 0.6 + 0.4 * (ring - torch.floor(ring))
+def _checker(u, v, w):
+    return 0.45 + 0.55 * ((torch.floor(u).long() + torch.floor(v).long() + torch.floor(w).long()) & 1).float()
+
+
+def _stripes(u, v, w):
+    return 0.5 + 0.5 * (torch.floor(v).long() & 1).float()
+
+
+def _speckle(u, v, w):
+    return 0.55 + 0.45 * _hash(torch.floor(u).long(), torch.floor(v).long(), torch.floor(w).long())
+
+
+def _wood(u, v, w):
+    ring = torch.sqrt(u * u + w * w) + 0.3 * _hash(torch.floor(u * 0.25).long(), torch.floor(v).long(),
+                                                     torch.floor(w).long())
+    return 0.6 + 0.4 * (ring - torch.floor(ring))
+
+
+def _brick(u, v, w):
     row = torch.floor(v * 2)
     shifted = u + w + 0.5 * (row.long() & 1).float()
     mortar = ((v * 2 - row) < 0.1) | ((shifted - torch.floor(shifted)) < 0.06)
-    brick = torch.where(mortar, 0.35, 0.8 + 0.2 * _hash(torch.floor(shifted).long(), row.long(), iw))
-    value = torch.stack([torch.ones_like(u), 0.45 + 0.55 * checker, 0.5 + 0.5 * stripes,
-                         0.55 + 0.45 * speckle, wood, brick], dim=-1)
-    value = torch.gather(value, -1, pattern[..., None])[..., 0]
-    mean = torch.tensor([1.0, 0.725, 0.75, 0.775, 0.8, 0.8])[pattern]
+    return torch.where(mortar, 0.35, 0.8 + 0.2 * _hash(torch.floor(shifted).long(), row.long(),
+                                                       torch.floor(w).long()))
+
+
+# Texture value in [0, 1] (1 = full colour) of each pattern but "plain", on coordinates in cells.
+_TEXTURES = {"checker": _checker, "stripes": _stripes, "speckle": _speckle, "wood": _wood, "brick": _brick}
+_TEXTURE_MEAN = (1.0, 0.725, 0.75, 0.775, 0.8, 0.8)  # per pattern in PATTERNS order
+
+
+def _patterns(u, v, w, pattern, footprint):
+    """Texture value in [0, 1] (1 = full colour) for texture coordinates in cells, (B, R).
+
+    Each pattern is evaluated only at the rays that show it.
+    """
+    value = torch.ones_like(u)
+    for i, name in enumerate(PATTERNS[1:], 1):
+        at = (pattern == i).nonzero(as_tuple=True)
+        value[at] = _TEXTURES[name](u[at], v[at], w[at])
+    mean = torch.tensor(_TEXTURE_MEAN)[pattern]
     # Fade the pattern to its mean once a pixel covers more than ~1/4 cell (no aliasing far away).
     fade = torch.clamp((0.75 - footprint) * 2, 0, 1)
     return mean + (value - mean) * fade
 
 
-def _texture_coords(scene, sid, p, slot):
-    """Texture coordinates in metres (u, v, w), each (B, R): plane axes, or object-local axes."""
-    local = [c * s for c, s in zip(_local_point(scene, p, slot), _gather(scene.size, slot).unbind(-1))]
-    x, y, z = p[..., 0], p[..., 1], p[..., 2]
-    zero = torch.zeros_like(x)
+_PLANE_NORMALS = torch.tensor([[0.0, 1, 0], [0, 1, 0], [1, 0, 0], [-1, 0, 0], [0, 0, -1], [0, -1, 0]])
+
+
+def _surface(scene: Scene, sid: torch.Tensor, p: torch.Tensor):
+    """Outward unit normals (B, R, 3) and texture coordinates 3 x (B, R) in metres at hits p (B, R, 3).
+
+    Planes have fixed normals and world axes; object hits are handled by `_object_surface`.
+    """
+    x, y, z = p.unbind(-1)
     flat = (sid == FLOOR) | (sid == CEILING)
     side = (sid == WALL_LEFT) | (sid == WALL_RIGHT)
-    obj = sid >= OBJ0
-    u = torch.where(obj, local[0], torch.where(side, z, x))
-    v = torch.where(obj, local[1], torch.where(flat, z, y))
-    return u, v, torch.where(obj, local[2], zero)
+    u, v, w = torch.where(side, z, x), torch.where(flat, z, y), torch.zeros_like(x)
+    n = _PLANE_NORMALS[torch.clamp(sid, max=CEILING)]
+    b, r = (sid >= OBJ0).nonzero(as_tuple=True)
+    n[b, r], (u[b, r], v[b, r], w[b, r]) = _object_surface(scene, p[b, r], b, sid[b, r] - OBJ0)
+    return n, (u, v, w)
 
 
-def _local_point(scene, p, slot):
-    """Hit points p (B, R, 3) in the unit frame of their object `slot` (B, R): 3 x (B, R)."""
-    c = _gather(scene.center, slot)
-    cs, sn = _gather(scene.rot, slot).unbind(-1)
-    sx, sy, sz = _gather(scene.size, slot).unbind(-1)
-    x, y, z = (p - c).unbind(-1)
-    return (cs * x - sn * z) / sx, y / sy, (sn * x + cs * z) / sz
+def _object_surface(scene: Scene, p: torch.Tensor, b: torch.Tensor, k: torch.Tensor):
+    """Points p (N, 3) on object slot k of scene b (N,): unit normals (N, 3), texture coordinates 3 x (N,).
 
-
-def _normals(scene, sid, p, slot):
-    """Outward unit normals (B, R, 3): fixed per plane; for objects, the active constraint's gradient."""
-    lx, ly, lz = _local_point(scene, p, slot)
-    q = _gather(scene.quadric, slot)
+    The normal is the gradient of the active constraint (quadric or slab); texture
+    coordinates are metres along the object's own axes.
+    """
+    rot, size, q = scene.rot[b, k], scene.size[b, k], scene.quadric[b, k]
+    lx, ly, lz = _to_local(p - scene.center[b, k], rot, size)
     ax, ay, az = lx.abs(), ly.abs(), lz.abs()
     box = torch.maximum(torch.maximum(ax, ay), az)
-    g = q[..., 0] * lx * lx + q[..., 1] * ly * ly + q[..., 2] * lz * lz
+    g = q[:, 0] * lx * lx + q[:, 1] * ly * ly + q[:, 2] * lz * lz
     curved = g >= box * box * (1 - 1e-3)
-    n = [torch.where(curved, q[..., i] * l, torch.where(a >= box, l.sign(), 0.0))
+    n = [torch.where(curved, q[:, i] * l, torch.where(a >= box, l.sign(), 0.0))
          for i, (l, a) in enumerate(((lx, ax), (ly, ay), (lz, az)))]
-    size, (cs, sn) = _gather(scene.size, slot), _gather(scene.rot, slot).unbind(-1)
-    nx, ny, nz = n[0] / size[..., 0], n[1] / size[..., 1], n[2] / size[..., 2]
-    obj = torch.stack([cs * nx + sn * nz, ny, cs * nz - sn * nx], dim=-1)
-    planes = torch.tensor([[0.0, 1, 0], [0, 1, 0], [1, 0, 0], [-1, 0, 0], [0, 0, -1], [0, -1, 0]])
-    fixed = planes[torch.clamp(sid, max=CEILING)]
-    return torch.where((sid >= OBJ0)[..., None], _normalize(obj), fixed)
+    nx, ny, nz = n[0] / size[:, 0], n[1] / size[:, 1], n[2] / size[:, 2]
+    cs, sn = rot[:, 0], rot[:, 1]
+    normal = _normalize(torch.stack([cs * nx + sn * nz, ny, cs * nz - sn * nx], dim=-1))
+    return normal, (lx * size[:, 0], ly * size[:, 1], lz * size[:, 2])
 
 
 def _shade(scene: Scene, o, d, t, sid, focal):
@@ -430,11 +486,9 @@ def _shade(scene: Scene, o, d, t, sid, focal):
     sky_t = torch.isinf(t)
     t = torch.where(sky_t, 1.0, t)
     p = o + t[..., None] * d
-    slot = torch.clamp(sid - OBJ0, min=0)
-    n = _normals(scene, sid, p, slot)
+    n, (u, v, w) = _surface(scene, sid, p)
     scale = _gather(scene.scale, sid)
     cos = torch.clamp(-_dot(n, d), min=0.15)
-    u, v, w = _texture_coords(scene, sid, p, slot)
     tex = _patterns(u * scale, v * scale, w * scale, _gather(scene.pattern, sid), t * scale / (focal[:, None] * cos))
     albedo = _gather(scene.rgb, sid) * tex[..., None]
     point = scene.point[:, None, None]
@@ -442,7 +496,9 @@ def _shade(scene: Scene, o, d, t, sid, focal):
     dist = torch.where(scene.point[:, None], torch.sqrt(_dot(to_light, to_light)), math.inf)
     light = _normalize(to_light)
     lambert = torch.clamp(_dot(n, light), min=0)
-    shadow, _ = _hit_objects(scene, p + 1e-3 * n, light, dist[..., None])
+    # Only surfaces that face the light can be shadowed (lit is 0 for the others either way).
+    facing = (lambert != 0) & ~sky_t
+    shadow, _ = _hit_objects(scene, p + 1e-3 * n, light, dist, active=facing)
     lit = torch.where(torch.isinf(shadow), lambert, 0.0)
     ambient = scene.ambient[:, None]
     colour = albedo * (ambient + (1 - ambient) * lit)[..., None]
@@ -463,9 +519,9 @@ def _rays(scene: Scene, uv: torch.Tensor):
     x = uv[..., 0] / scene.focal[:, None]
     y = uv[..., 1] / scene.focal[:, None]
     norm = torch.sqrt(x * x + y * y + 1)
-    cam = scene.cam[:, None]
-    d = (x[..., None] * cam[..., 0, :] + y[..., None] * cam[..., 1, :] + cam[..., 2, :]) / norm[..., None]
-    return d, 1 / norm
+    right, down, forward = scene.cam[:, None, 0], scene.cam[:, None, 1], scene.cam[:, None, 2]
+    d = [(x * right[:, :, i] + y * down[:, :, i] + forward[:, :, i]) / norm for i in range(3)]
+    return torch.stack(d, dim=-1), 1 / norm
 
 
 def _render_chunk(scene: Scene, res: int, cfg: WorldConfig) -> dict:
@@ -511,6 +567,7 @@ def _antialias(scene, uv, sid, rgb, res, cfg):
         return rgb
     offsets = (torch.arange(n, dtype=torch.float32) + 0.5) / n - 0.5
     sub = torch.stack(torch.meshgrid(offsets, offsets, indexing="xy"), dim=-1).reshape(1, -1, 2)
+    # One scene row per sub-pixel ray (R = 1): every op then runs along one contiguous axis.
     part = scene.index(b)
     o = part.origin[:, None]
     d, _ = _rays(part, uv[b, p][:, None] + sub)
