@@ -73,9 +73,12 @@ def main():
     for mode, r in rows.items():
         tile(r).save(Path(args.out) / f"gallery_{mode}.png")
     summary = {mode: float(np.mean(t)) for mode, t in seconds.items()}
+    keys = {"joint": "steps", "i2d": "depth_steps", "d2i": "steps", "complete": "complete_steps"}
+    steps = {mode: args.steps or pipe.defaults[key] for mode, key in keys.items()}
     for mode, t in summary.items():
-        print(f"{mode:<10}{t:8.3f} s per call (1 thread, {pipe.defaults['steps'] if args.steps is None else args.steps} steps)")
-    Path(args.json).write_text(json.dumps({"model": pipe.name, "seconds_per_call": summary, "prompts": PROMPTS}, indent=2))
+        print(f"{mode:<10}{t:8.3f} s per call (1 thread, {steps[mode]} steps)")
+    Path(args.json).write_text(json.dumps({"model": pipe.name, "seconds_per_call": summary, "steps": steps,
+                                           "prompts": PROMPTS}, indent=2))
 
 
 if __name__ == "__main__":

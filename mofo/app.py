@@ -82,8 +82,8 @@ def build_app(pipe: Pipeline, outputs_dir: str | Path = "outputs/demo") -> gr.Bl
         _, files = save(rgb, depth, mode="d2i", input=Path(path).name, prompt=prompt, **run)
         return rgb, files
 
-    def steps_slider():
-        return gr.Slider(1, 100, value=pipe.defaults["steps"], step=1, label="Steps")
+    def steps_slider(key: str = "steps"):
+        return gr.Slider(1, 100, value=pipe.defaults[key], step=1, label="Steps")
 
     def cfg_slider():
         return gr.Slider(1, 12, value=pipe.defaults["cfg"], step=0.5, label="Guidance (cfg)")
@@ -111,7 +111,7 @@ def build_app(pipe: Pipeline, outputs_dir: str | Path = "outputs/demo") -> gr.Bl
             with gr.Row():
                 with gr.Column():
                     image = gr.Image(type="filepath", label="Image", elem_id="i2d-input")
-                    steps, seed = steps_slider(), seed_box()
+                    steps, seed = steps_slider("depth_steps"), seed_box()
                     run = gr.Button("Estimate depth", variant="primary", elem_id="i2d-run")
                 with gr.Column():
                     depth = gr.Image(label="Depth", elem_id="i2d-depth")

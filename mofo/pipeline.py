@@ -82,7 +82,8 @@ class Pipeline:
         self.depth_codec = DepthCodec(cfg.patch_size)
         self.res = cfg.resolution
         self.grid = (self.res // self.image_codec.downsample,) * 2
-        self.defaults = {"steps": 20, "cfg": 4.0, **config.get("sampling", {})}
+        # Sampling defaults, per mode (a checkpoint's config.json may set them under "sampling").
+        self.defaults = {"steps": 20, "depth_steps": 20, "complete_steps": 20, "cfg": 4.0, **config.get("sampling", {})}
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str = "cpu", vae_path: str | None = None,
@@ -111,8 +112,9 @@ class Pipeline:
     def _generator(self, seed: int) -> torch.Generator:
         return torch.Generator(self.device).manual_seed(seed)
 
-    def _steps(self, steps: int | None) -> int:
-        return int(steps if steps is not None else self.defaults["steps"])
+    def _steps(self, steps: int | None, key: str = "steps") -> int:
+        """Explicit steps, else the default of the mode (`steps`, `depth_steps`, `complete_steps`)."""
+        return int(steps if steps is not None else self.defaults[key])
 
     def _encode_image(self, image: np.ndarray):
         x, box = fit(_to_tensor(image), self.res, "resize")
@@ -145,7 +147,7 @@ class Pipeline:
         fitted = [fit(_to_tensor(image), self.res, fit_mode) for image in images]
         tokens = self.image_codec.encode(torch.cat([x for x, _ in fitted]).to(self.device))
         txt, unc = self._text([prompt] * len(images))
-        _, depth = sample(self.model, "i2d", txt, unc, self.grid, image=tokens, steps=self._steps(steps),
+        _, depth = sample(self.model, "i2d", txt, unc, self.grid, image=tokens, steps=self._steps(steps, "depth_steps"),
                           cfg_scale=cfg, generator=self._generator(seed))
         maps = self._decode_depth(depth)
         return [unfit(maps[i : i + 1], box, image.shape[:2])[0, 0].numpy()
@@ -180,6 +182,6 @@ class Pipeline:
         values, known = self.depth_codec.encode(pooled.to(self.device), valid.to(self.device))
         txt, unc = self._text([prompt])
         _, depth = sample(self.model, "i2d", txt, unc, self.grid, image=tokens, known=(values, known),
-                          steps=self._steps(steps), generator=self._generator(seed))
+                          steps=self._steps(steps, "complete_steps"), generator=self._generator(seed))
         scale = pooled[valid].mean()  # what the unit-mean normalisation divided by
         return (unfit(self._decode_depth(depth), box, image.shape[:2])[0, 0] * scale).numpy()
