@@ -124,3 +124,16 @@ def test_eval_runs_the_model(ckpt, tmp_path):
     summary = json.loads((tmp_path / "r.json").read_text())
     assert summary["n_images"] == 2 and 0 < summary["abs_rel"] < 10 and 0 <= summary["delta1"] <= 1
     assert (tmp_path / "r.csv").is_file() and "abs_rel" in out.stdout
+
+
+def test_bundled_default_model():
+    """The shipped model loads offline (MiniLM text encoder) and runs every mode at its resolution."""
+    from mofo.pipeline import DEFAULT_MODEL
+
+    size = sum(p.stat().st_size for p in DEFAULT_MODEL.iterdir())
+    assert size < 30e6
+    pipe = Pipeline.from_pretrained()
+    assert pipe.model.with_depth and pipe.res == 64 and pipe.defaults["depth_steps"] == 1
+    rgb, depth = pipe.generate("a red ball on a wooden floor", steps=2)
+    assert rgb.shape == (64, 64, 3) and depth.shape == (64, 64) and np.isfinite(depth).all()
+    assert pipe.depth(rgb).shape == (64, 64)
