@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint
 from .codecs import DepthCodec, make_image_codec
+from .flow import noisy_depth
 from .sampling import sample
 from .text import load_text_encoder
 
@@ -156,16 +157,23 @@ class Pipeline:
     @torch.no_grad()
     def image(self, depth: np.ndarray, prompt: str = "", steps: int | None = None, cfg: float | None = None,
               seed: int = 0) -> np.ndarray:
-        """Depth float (H, W) (> 0 where known, any scale) -> rgb uint8 (H, W, 3)."""
-        d = torch.from_numpy(np.asarray(depth, dtype=np.float32))[None, None]
-        d, box = fit(d, self.res, "resize")
-        valid = d > 0
-        tokens, _ = self.depth_codec.encode(d.to(self.device), valid.to(self.device))
+        """Depth float (H, W) (> 0 where known, any scale) -> rgb uint8 (H, W, 3).
+
+        Unknown pixels are filled the way the model saw them in training
+        (`flow.sparse_fill` of its training config: noise by default).
+        """
+        pooled, valid = pool_sparse(depth, self.res)
+        tokens, known = self.depth_codec.encode(pooled.to(self.device), valid.to(self.device))
+        generator = self._generator(seed)
+        eps = torch.randn(tokens.shape, generator=generator, device=self.device)
+        fill = self.config.get("train", {}).get("flow", {}).get("sparse_fill", "noise")
+        tokens = noisy_depth(tokens, known, eps, torch.zeros(1, device=self.device), fill, self.grid,
+                             self.depth_codec.patch_size)
         txt, unc = self._text([prompt])
         img, _ = sample(self.model, "d2i", txt, unc, self.grid, depth=tokens, steps=self._steps(steps),
-                        cfg_scale=self.defaults["cfg"] if cfg is None else cfg, generator=self._generator(seed))
+                        cfg_scale=self.defaults["cfg"] if cfg is None else cfg, generator=generator)
         rgb = self.image_codec.decode(img.float(), *self.grid).cpu()
-        return _to_uint8(unfit(rgb, box, depth.shape[:2]))
+        return _to_uint8(unfit(rgb, (0, 0, self.res, self.res), depth.shape[:2]))
 
     @torch.no_grad()
     def complete(self, image: np.ndarray, sparse: np.ndarray, steps: int | None = None, seed: int = 0,
