@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mofo.data import make_sensor
+from mofo.data import make_sensor, to_uint8
 from mofo.data.benchmarks import open_benchmark
-from mofo.evaluate import depth_metrics, eval_mask, fit_scale_shift, to_uint8
+from mofo.evaluate import depth_metrics, eval_mask, fit_scale_shift
 from mofo.pipeline import Pipeline
 
 

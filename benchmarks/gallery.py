@@ -19,9 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mofo.data import colorize_depth, make_sensor
+from mofo.data import colorize_depth, make_sensor, to_uint8
 from mofo.data.benchmarks import open_benchmark
-from mofo.evaluate import to_uint8
 from mofo.pipeline import Pipeline
 
 PROMPTS = [

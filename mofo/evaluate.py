@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from mofo.data.benchmarks import Benchmark, EvalSpec
+from mofo.data.viz import to_uint8
 
 METRICS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1", "delta2", "delta3", "silog")
 ALIGNMENTS = ("affine", "disparity", "median")
@@ -146,11 +146,6 @@ def _write_atomic(path: Path, text: str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
-
-
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8, the input of `Pipeline.depth`."""
-    return (image.permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
 
 
 def load_prediction(pred_dir: str | Path, key: str) -> np.ndarray:

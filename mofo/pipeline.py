@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint
 from .codecs import DepthCodec, make_image_codec
+from .data.viz import to_uint8
 from .flow import noisy_depth
 from .sampling import sample
 from .text import load_text_encoder
@@ -29,11 +30,6 @@ DEFAULT_MODEL = Path(__file__).parent / "assets" / "default"
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) -> float (1, 3, H, W) in [0, 1]."""
     return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255
-
-
-def _to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) in [0, 1] -> uint8 (H, W, 3)."""
-    return (image[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
 
 
 def fit(x: torch.Tensor, res: int, mode: str) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
@@ -134,7 +130,7 @@ class Pipeline:
                             cfg_scale=self.defaults["cfg"] if cfg is None else cfg, log2_alpha=log2_alpha,
                             refine=refine, generator=self._generator(seed))
         rgb = self.image_codec.decode(img.float(), *self.grid).cpu()
-        return _to_uint8(rgb), self._decode_depth(depth)[0, 0].numpy()
+        return to_uint8(rgb[0]), self._decode_depth(depth)[0, 0].numpy()
 
     def depth(self, image: np.ndarray, steps: int | None = None, seed: int = 0, cfg: float = 1.0,
               prompt: str = "", fit_mode: str = "resize") -> np.ndarray:
@@ -173,7 +169,7 @@ class Pipeline:
         img, _ = sample(self.model, "d2i", txt, unc, self.grid, depth=tokens, steps=self._steps(steps),
                         cfg_scale=self.defaults["cfg"] if cfg is None else cfg, generator=generator)
         rgb = self.image_codec.decode(img.float(), *self.grid).cpu()
-        return _to_uint8(unfit(rgb, (0, 0, self.res, self.res), depth.shape[:2]))
+        return to_uint8(unfit(rgb, (0, 0, self.res, self.res), depth.shape[:2])[0])
 
     @torch.no_grad()
     def complete(self, image: np.ndarray, sparse: np.ndarray, steps: int | None = None, seed: int = 0,

@@ -558,7 +558,7 @@ def sample_grid(ema, fixed: dict, cfg: TrainConfig, text, image_codec, depth_cod
     """A PNG-ready uint8 array: one row per mode (T2I only when pre-training), image | depth per sample."""
     import numpy as np
 
-    from .data.viz import colorize_depth
+    from .data.viz import colorize_depth, to_uint8
     from .sampling import sample
 
     g = torch.Generator(device).manual_seed(cfg.seed)
@@ -576,7 +576,7 @@ def sample_grid(ema, fixed: dict, cfg: TrainConfig, text, image_codec, depth_cod
         rgb = image_codec.decode(img_t.float(), *grid)
         cells = []
         for i in range(rgb.shape[0]):
-            cells.append((rgb[i].permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8))
+            cells.append(to_uint8(rgb[i]))
             if ema.with_depth:
                 d = depth_codec.decode(depth_t[i : i + 1].float(), *grid)[0, 0].cpu().numpy()
                 cells.append(colorize_depth(d, np.ones_like(d, dtype=bool)))

@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from mofo.data.viz import to_uint8
 from mofo.data.world import WorldConfig, render_scenes, scene_seed
 
 DEPTH_SCALE = 256.0  # stored uint16 = round(depth_m * 256)
@@ -43,7 +44,7 @@ def _png(array: np.ndarray) -> bytes:
 
 def encode(out: dict, b: int, key: str) -> dict[str, bytes]:
     """The files of sample b of a `render_scenes` batch."""
-    rgb = (out["image"][b].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    rgb = to_uint8(out["image"][b])
     depth = np.round(out["depth"][b, 0].numpy().astype(np.float64) * DEPTH_SCALE)
     meta = {"key": key, "intrinsics": out["intrinsics"][b].tolist(), "seed": out["graph"][b]["seed"],
             "graph": out["graph"][b]}

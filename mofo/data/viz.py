@@ -18,6 +18,11 @@ def colormap(x: np.ndarray) -> np.ndarray:
     return np.round(_VIRIDIS[lo] * (1 - frac) + _VIRIDIS[lo + 1] * frac).astype(np.uint8)
 
 
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """Image (3, H, W) float in [0, 1] -> (H, W, 3) uint8 (clamped, rounded half up)."""
+    return (image.detach().permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
+
+
 def colorize_depth(depth, valid=None) -> np.ndarray:
     """Depth (H, W) or (1, H, W) in metres -> uint8 (H, W, 3): disparity through viridis.
 
@@ -45,7 +50,7 @@ def contact_sheet(samples: list[dict], zoom: int = 3, text_width: int = 360) -> 
     """One row per sample: RGB | dense depth | sparse (measured) depth | caption."""
     rows = []
     for s in samples:
-        rgb = (s["image"].permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+        rgb = to_uint8(s["image"])
         dense = colorize_depth(s.get("dense_depth", s["depth"]))
         sparse = colorize_depth(s["depth"], s["valid_mask"])
         tiles = np.concatenate([rgb, dense, sparse], axis=1)
