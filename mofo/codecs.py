@@ -209,7 +209,7 @@ def make_image_codec(cfg, path: str | Path | None = None, dtype: torch.dtype | N
         raise ValueError(f"image codec {cfg.image_codec!r} loads a VAE from a local folder: give its path "
                          "(see docs/pretrained.md)")
     codec = VAE_CODECS[cfg.image_codec].from_pretrained(path, dtype)
-    if (codec.channels, codec.downsample) != (cfg.image_channels, cfg.grid_patch):
+    if (codec.channels, codec.downsample) != (cfg.image_channels, cfg.patch_size):
         raise ValueError(f"the VAE in {path} gives {codec.channels} values per {codec.downsample}-px token, "
-                         f"the model expects {cfg.image_channels} per {cfg.grid_patch}-px token")
+                         f"the model expects {cfg.image_channels} per {cfg.patch_size}-px token")
     return codec

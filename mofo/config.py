@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -46,17 +46,12 @@ class ModelConfig:
             raise ValueError(f"axes_dim {self.axes_dim} must sum to the head dim {self.head_dim}")
         if any(d % 2 for d in self.axes_dim):
             raise ValueError(f"every RoPE axis needs an even number of dims, got {self.axes_dim}")
-        if self.resolution % self.grid_patch:
-            raise ValueError(f"resolution {self.resolution} is not divisible by the token size {self.grid_patch}")
+        if self.resolution % self.patch_size:
+            raise ValueError(f"resolution {self.resolution} is not divisible by the token size {self.patch_size}")
 
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_heads
-
-    @property
-    def grid_patch(self) -> int:
-        """Pixels per token side on the shared image/depth grid."""
-        return self.patch_size
 
     @property
     def depth_channels(self) -> int:

@@ -1,5 +1,4 @@
 """Shards, datasets and the `mofo data` commands (mofo/data/shards.py, datasets.py, cli)."""
-import io
 import json
 import subprocess
 import sys
