@@ -505,8 +505,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> Path:
     final = latest_checkpoint(run) if rank == 0 else run / "checkpoints"
     if rank == 0:
         publish_final(final, run / "final")
-    if dist.is_initialized():
+    if dist.is_initialized():  # end cleanly: every rank waits for rank 0's files, then the group closes
         dist.barrier()
+        dist.destroy_process_group()
     return run / "final"
 
 

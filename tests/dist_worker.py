@@ -2,7 +2,6 @@
 import sys
 from pathlib import Path
 
-import torch
 from safetensors.torch import save_file
 
 from mofo import train as T
@@ -21,5 +20,4 @@ def save_and_dump(run, step, model, ema, opt, cfg, model_cfg, rank, bad):
 T.save_training_checkpoint = save_and_dump
 config, out = sys.argv[1], sys.argv[2]
 overrides = {"fsdp": True} if "--fsdp" in sys.argv else {}
-T.train(T.make_train_config(config, overrides), out)
-torch.distributed.destroy_process_group()
+T.train(T.make_train_config(config, overrides), out)  # closes the process group itself
