@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mofo.data import captions
+from mofo.data import captions, world
 from mofo.data.world import (OBJ0, PALETTE, SKY, Scene, WorldConfig, render, render_scenes, sample_graph,
                              scene_seed)
 
@@ -119,6 +119,23 @@ def test_render_is_batch_and_chunk_invariant():
     for key in ("image", "depth", "valid", "ids", "intrinsics"):
         assert torch.equal(a[key][3], b[key][0]), key
     assert a["caption"][3] == b["caption"][0]
+
+
+def test_edge_pixels_are_the_quincunx_of_their_corner_rays():
+    """Antialiased = 1/2 centre ray + 1/8 of each corner ray; a render on the (res + 1) grid of
+    pixel corners (same focal length) gives those corner rays independently."""
+    res, graphs = 24, [sample_graph(scene_seed(3, "train", i)) for i in range(6)]
+    scene = Scene.from_graphs(graphs, res)
+    plain = render(scene, WorldConfig(res=res, antialias=False))
+    full = render(scene, WorldConfig(res=res))
+    c = render(scene, WorldConfig(res=res + 1, antialias=False))["image"]
+    expected = 0.5 * plain["image"] + 0.125 * (((c[..., :-1, :-1] + c[..., :-1, 1:]) + c[..., 1:, :-1]) + c[..., 1:, 1:])
+    edge = world._edges(plain["ids"].flatten(1), plain["image"].permute(0, 2, 3, 1).reshape(6, -1, 3), res,
+                        WorldConfig().edge_contrast)[:, None].expand_as(full["image"])
+    assert 0.05 < edge.float().mean() < 0.6
+    torch.testing.assert_close(full["image"][edge], expected[edge], rtol=0, atol=1e-6)
+    assert torch.equal(full["image"][~edge], plain["image"][~edge])
+    assert torch.equal(full["depth"], plain["depth"])  # depth is never blended
 
 
 def test_scene_seeds_of_splits_are_disjoint():

@@ -29,7 +29,7 @@ import torch
 SKY, FLOOR, WALL_LEFT, WALL_RIGHT, WALL_BACK, CEILING, OBJ0 = range(7)
 SHAPES = ("sphere", "box", "cylinder")
 # Unit shapes are {|p|_inf <= 1} intersected with {sum(q * p^2) <= 1}: q per shape.
-_QUADRIC = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 1.0]])
+_QUADRIC = ([1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 1.0])
 PATTERNS = ("plain", "checker", "stripes", "speckle", "wood", "brick")
 
 PALETTE = {
@@ -65,13 +65,13 @@ class WorldConfig:
 
     res: int = 64
     max_objects: int = 6
-    supersample: int = 2  # n x n RGB samples at edge pixels; depth is always the centre ray
+    antialias: bool = True  # edge pixels: centre + 4 corner rays (quincunx); depth is always the centre ray
     fov: tuple[float, float] = (45.0, 90.0)
     pitch: tuple[float, float] = (5.0, 30.0)  # downwards
     height: tuple[float, float] = (1.0, 2.2)
     indoor_prob: float = 0.5
     max_depth: float = 80.0
-    edge_contrast: float = 0.12  # luminance step between neighbours that gets supersampled
+    edge_contrast: float = 0.12  # luminance step between neighbours that gets antialiased
     chunk_rays: int = 1 << 17  # rays per batched tensor op (keeps the tensors in cache)
 
 
@@ -222,7 +222,7 @@ class Scene:
     def from_graphs(graphs: list[dict], res: int) -> "Scene":
         k = max(1, max(len(g["objects"]) for g in graphs))
         rows = [_scene_row(g, res, k) for g in graphs]
-        return Scene(**{n: torch.stack([torch.as_tensor(r[n]) for r in rows]) for n in rows[0]})
+        return Scene(**{n: torch.tensor([r[n] for r in rows]) for n in rows[0]})
 
 
 def camera_basis(pitch_deg: float) -> list[list[float]]:
@@ -238,34 +238,34 @@ def intrinsics(fov_deg: float, res: int) -> torch.Tensor:
 
 
 def _scene_row(g: dict, res: int, k: int) -> dict:
+    """One scene's fields as nested Python lists (`Scene.from_graphs` makes one tensor per field)."""
     inf, room, objs = math.inf, g["room"], g["objects"]
     pad = k - len(objs)
     # one material per surface id: SKY (unused), FLOOR, three walls, CEILING, objects
     surfaces = [g["floor"], g["floor"], *[g["walls"]] * 3, _CEILING_MATERIAL, *objs]
     surfaces += [surfaces[-1]] * pad
     horizon, zenith = SKIES[g["sky"]]
+    kinds = [SHAPES.index(o["shape"]) for o in objs] + [0] * pad
     return {
-        "cam": torch.tensor(camera_basis(g["camera"]["pitch"])),
-        "origin": torch.tensor([0.0, g["camera"]["height"], 0.0]),
-        "focal": torch.tensor(res / (2 * math.tan(math.radians(g["camera"]["fov"]) / 2))),
-        "room": torch.tensor([room["x_left"], room["x_right"], room["z_back"], room["height"]]
-                             if room else [-inf, inf, inf, inf]),
-        "ceiling": torch.tensor(bool(room and room["ceiling"])),
-        "light": torch.tensor(g["light"].get("position") or g["light"]["direction"]),
-        "point": torch.tensor(g["light"]["type"] == "point"),
-        "ambient": torch.tensor(g["ambient"]), "fog": torch.tensor(g["fog"]),
-        "sky": torch.tensor([horizon, zenith]),
-        "fog_rgb": torch.tensor(horizon if not g["indoor"] else (0.7, 0.7, 0.7)),
-        "kind": torch.tensor([SHAPES.index(o["shape"]) for o in objs] + [0] * pad),
-        "center": torch.tensor([o["center"] for o in objs] + [[0.0, -1e3, 0.0]] * pad).reshape(k, 3),
-        "size": torch.tensor([o["size"] for o in objs] + [[1.0] * 3] * pad).reshape(k, 3),
-        "quadric": _QUADRIC[torch.tensor([SHAPES.index(o["shape"]) for o in objs] + [0] * pad)],
-        "rot": torch.tensor([[math.cos(math.radians(o["yaw"])), math.sin(math.radians(o["yaw"]))]
-                             for o in objs] + [[1.0, 0.0]] * pad).reshape(k, 2),
-        "alive": torch.tensor([True] * len(objs) + [False] * pad),
-        "rgb": torch.tensor([s["rgb"] for s in surfaces]),
-        "pattern": torch.tensor([PATTERNS.index(s["pattern"]) for s in surfaces]),
-        "scale": torch.tensor([float(s["scale"]) for s in surfaces]),
+        "cam": camera_basis(g["camera"]["pitch"]),
+        "origin": [0.0, g["camera"]["height"], 0.0],
+        "focal": res / (2 * math.tan(math.radians(g["camera"]["fov"]) / 2)),
+        "room": [room["x_left"], room["x_right"], room["z_back"], room["height"]] if room else [-inf, inf, inf, inf],
+        "ceiling": bool(room and room["ceiling"]),
+        "light": g["light"].get("position") or g["light"]["direction"],
+        "point": g["light"]["type"] == "point",
+        "ambient": g["ambient"], "fog": g["fog"],
+        "sky": [horizon, zenith],
+        "fog_rgb": horizon if not g["indoor"] else (0.7, 0.7, 0.7),
+        "kind": kinds,
+        "center": [o["center"] for o in objs] + [[0.0, -1e3, 0.0]] * pad,
+        "size": [o["size"] for o in objs] + [[1.0] * 3] * pad,
+        "quadric": [_QUADRIC[i] for i in kinds],
+        "rot": [[math.cos(math.radians(o["yaw"])), math.sin(math.radians(o["yaw"]))] for o in objs] + [[1.0, 0.0]] * pad,
+        "alive": [True] * len(objs) + [False] * pad,
+        "rgb": [s["rgb"] for s in surfaces],
+        "pattern": [PATTERNS.index(s["pattern"]) for s in surfaces],
+        "scale": [float(s["scale"]) for s in surfaces],
     }
 
 
@@ -280,14 +280,19 @@ def _normalize(v: torch.Tensor) -> torch.Tensor:
     return v / torch.sqrt(_dot(v, v)).unsqueeze(-1)
 
 
+def _bound(scene: Scene) -> torch.Tensor:
+    """(B, K) radius of each slot's bounding sphere, inflated (5 % + 5 cm) far beyond float rounding,
+    so that the ray-slot pairs `_near` and `_near_grid` keep are a superset of those that can hit."""
+    return torch.sqrt(_dot(scene.size, scene.size)) * 1.05 + 0.05
+
+
 def _near(scene: Scene, o: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     """(B, K, R) bool: rays o + t d (t > 0, unit d) that pass through a live slot's bounding sphere.
 
-    The sphere is inflated (5 % + 5 cm) far beyond float rounding, so this is a superset of the
-    pairs that `_hit_objects` can hit, and skipping the other pairs changes no result.
-    One (B, R) pass per slot: every op then runs along the ray axis.
+    Skipping the other pairs changes no result (`_bound`). One (B, R) pass per slot: every op
+    then runs along the ray axis.
     """
-    radius = torch.sqrt(_dot(scene.size, scene.size)) * 1.05 + 0.05
+    radius = _bound(scene)
     ox, oy, oz = o.unbind(-1)
     dx, dy, dz = (c.contiguous() for c in d.unbind(-1))
     near = []
@@ -301,25 +306,61 @@ def _near(scene: Scene, o: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     return torch.stack(near, dim=1)
 
 
-def _to_local(v: torch.Tensor, rot: torch.Tensor, size: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Vectors v (N, 3) in their object's frame (yaw rot (N, 2), half extents size (N, 3)): 3 x (N,)."""
-    c, s = rot[:, 0], rot[:, 1]
-    x, y, z = v[:, 0], v[:, 1], v[:, 2]
-    return (c * x - s * z) / size[:, 0], y / size[:, 1], (s * x + c * z) / size[:, 2]
+def _slot_rows(scene: Scene, bk: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Fields of the object slots bk (N,) (flat index b * K + k), one (N,) vector each:
+    centre x y z, half extents x y z, quadric x y z, cos and sin of the yaw."""
+    fields = (scene.center, scene.size, scene.quadric, scene.rot)
+    return tuple(c for f in fields for c in f.flatten(0, 1).index_select(0, bk).unbind(1))
 
 
-def _enter(scene: Scene, o: torch.Tensor, d: torch.Tensor, b: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Entry t (N,) of rays o, d (N, 3) into object slot k of scene b (N,), inf on a miss.
+def _rows(x: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Vectors x (..., 3) at flat indices idx (N,) of the leading dims: 3 (N,) components."""
+    return x.reshape(-1, 3).index_select(0, idx).unbind(1)
+
+
+def _near_grid(scene: Scene, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """(B, K, ny * nx) bool: camera rays through the image points xs (B, nx) x ys (B, ny) (pixels
+    from the principal point; y outer, x inner) that may pass through a live slot's bounding sphere.
+
+    A ray whose image point lies outside the screen box of the sphere cannot meet it: the plane
+    through the camera centre and the ray's column x (or row y) misses the sphere when
+    (Cx - x Cz)^2 > r^2 (1 + x^2), C the centre in the camera frame. The box (1 px margin) is
+    exact for the sphere, so, as with `_near`, only pairs that cannot hit are left out;
+    spheres that reach behind the camera plane get the whole image.
+    """
+    rel = scene.center - scene.origin[:, None]
+    cx, cy, cz = (_dot(rel, scene.cam[:, None, i]) for i in range(3))
+    r = _bound(scene)
+    front = cz > r * 1.01
+    a = torch.where(front, cz * cz - r * r, 1.0)
+    f = scene.focal[:, None]
+
+    def inside(c, pts):  # (B, K, n): points within the sphere's screen interval along one axis
+        half = r * torch.sqrt(torch.clamp(c * c + cz * cz - r * r, min=0))
+        lo = torch.where(front, (c * cz - half) / a * f - 1, -math.inf)
+        hi = torch.where(front, (c * cz + half) / a * f + 1, math.inf)
+        return (pts[:, None] >= lo[..., None]) & (pts[:, None] <= hi[..., None]) & scene.alive[..., None]
+
+    near = inside(cy, ys)[..., :, None] & inside(cx, xs)[..., None, :]
+    return near.flatten(2)
+
+
+def _to_local(x, y, z, slot) -> tuple[torch.Tensor, ...]:
+    """Vector components (N,) in the frames of their object slots (`_slot_rows`): yaw, then scale."""
+    c, s, sx, sy, sz = slot[9], slot[10], slot[3], slot[4], slot[5]
+    return (c * x - s * z) / sx, y / sy, (s * x + c * z) / sz
+
+
+def _enter(o, d, slot) -> torch.Tensor:
+    """Entry t (N,) of rays o, d (3 x (N,)) into their object slots (`_slot_rows`), inf on a miss.
 
     Each object is a unit shape after an affine map (yaw, then per-axis scale): the
     intersection of the slab box |p|_inf <= 1 and the quadric sum(q p^2) <= 1 (`_QUADRIC`);
     the hit is where the ray enters both.
     """
-    rot, size = scene.rot[b, k], scene.size[b, k]
-    ox, oy, oz = _to_local(o - scene.center[b, k], rot, size)
-    dx, dy, dz = _to_local(d, rot, size)
-    q = scene.quadric[b, k]
-    qx, qy, qz = q[:, 0], q[:, 1], q[:, 2]
+    ox, oy, oz = _to_local(o[0] - slot[0], o[1] - slot[1], o[2] - slot[2], slot)
+    dx, dy, dz = _to_local(*d, slot)
+    qx, qy, qz = slot[6:9]
     a = qx * dx * dx + qy * dy * dy + qz * dz * dz
     flat = a < 1e-12
     a = torch.where(flat, 1.0, a)
@@ -338,22 +379,21 @@ def _enter(scene: Scene, o: torch.Tensor, d: torch.Tensor, b: torch.Tensor, k: t
     return torch.where(enter <= leave, enter, math.inf)
 
 
-def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, t_max=math.inf, active=None):
+def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, t_max=math.inf):
     """Nearest object along rays o + t d (o: (B, 1 or R, 3), d: (B, R, 3) unit, t > 0).
 
-    Only the (ray, slot) pairs `_near` keeps, and of rays `active` (B, R) if given, are
+    Only the (slot, ray) pairs in `near` (B, K, R) (from `_near` or `_near_grid`) are
     intersected exactly (`_enter`); t_max is a float or (B, R).
     Returns t (B, R), inf on a miss or beyond t_max, and the object slot (B, R).
     """
-    near = _near(scene, o, d)
-    if active is not None:
-        near &= active[:, None]
-    b, k, r = near.nonzero(as_tuple=True)
-    enter = _enter(scene, o.expand_as(d)[b, r], d[b, r], b, k)
-    limit = t_max if isinstance(t_max, float) else t_max[b, r]
-    t = torch.full(near.shape, math.inf)
-    t[b, k, r] = torch.where((enter > 1e-4) & (enter < limit), enter, math.inf)
-    return t.min(dim=1)
+    n_b, n_k, n_r = near.shape
+    pair = near.flatten().nonzero().squeeze(1)  # flat (b, k, r)
+    b, ray = pair // (n_k * n_r), pair // (n_k * n_r) * n_r + pair % n_r
+    enter = _enter(_rows(o, b if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, pair // n_r))
+    limit = t_max if isinstance(t_max, float) else t_max.reshape(-1).index_select(0, ray)
+    t = torch.full((near.numel(),), math.inf)
+    t.index_copy_(0, pair, torch.where((enter > 1e-4) & (enter < limit), enter, math.inf))
+    return t.view(near.shape).min(dim=1)
 
 
 def _hit_planes(scene: Scene, o: torch.Tensor, d: torch.Tensor):
@@ -370,14 +410,21 @@ def _hit_planes(scene: Scene, o: torch.Tensor, d: torch.Tensor):
     return t, i + FLOOR
 
 
-def _trace(scene: Scene, o: torch.Tensor, d: torch.Tensor):
-    """Primary hits for camera rays: t (B, R) and surface id (B, R) (SKY where nothing)."""
-    t_obj, slot = _hit_objects(scene, o, d)
+def _trace(scene: Scene, uv: torch.Tensor, max_depth: float, near: torch.Tensor | None = None):
+    """Camera rays through image points uv (B, R, 2) (pixels from the principal point): unit
+    directions d (B, R, 3), hit t (B, R), surface id (B, R) and z-depth (B, R). Nothing hit, or
+    ground beyond max_depth, is SKY with t = inf. Candidate slots: `near` (B, K, R) if given
+    (`_near_grid`), else the ray-sphere test `_near`."""
+    d, zdir = _rays(scene, uv)
+    o = scene.origin[:, None]
+    t_obj, slot = _hit_objects(scene, o, d, _near(scene, o, d) if near is None else near)
     t_pln, sid = _hit_planes(scene, o, d)
     obj = t_obj < t_pln
     t = torch.where(obj, t_obj, t_pln)
     sid = torch.where(obj, slot + OBJ0, sid)
-    return t, torch.where(torch.isinf(t), SKY, sid)
+    depth = t * zdir
+    sid = torch.where(torch.isinf(t) | ((depth > max_depth) & (sid < OBJ0)), SKY, sid)
+    return d, torch.where(sid == SKY, math.inf, t), sid, depth
 
 
 # --- shading --------------------------------------------------------------------------------
@@ -433,11 +480,13 @@ def _patterns(u, v, w, pattern, footprint):
 
     Each pattern is evaluated only at the rays that show it.
     """
-    value = torch.ones_like(u)
+    value = torch.ones(u.numel())
+    u, v, w, pattern = u.reshape(-1), v.reshape(-1), w.reshape(-1), pattern.reshape(-1)
     for i, name in enumerate(PATTERNS[1:], 1):
-        at = (pattern == i).nonzero(as_tuple=True)
-        value[at] = _TEXTURES[name](u[at], v[at], w[at])
-    mean = torch.tensor(_TEXTURE_MEAN)[pattern]
+        at = (pattern == i).nonzero().squeeze(1)
+        value.index_copy_(0, at, _TEXTURES[name](u.index_select(0, at), v.index_select(0, at), w.index_select(0, at)))
+    value = value.view(footprint.shape)
+    mean = torch.tensor(_TEXTURE_MEAN).index_select(0, pattern).view(footprint.shape)
     # Fade the pattern to its mean once a pixel covers more than ~1/4 cell (no aliasing far away).
     fade = torch.clamp((0.75 - footprint) * 2, 0, 1)
     return mean + (value - mean) * fade
@@ -454,35 +503,39 @@ def _surface(scene: Scene, sid: torch.Tensor, p: torch.Tensor):
     x, y, z = p.unbind(-1)
     flat = (sid == FLOOR) | (sid == CEILING)
     side = (sid == WALL_LEFT) | (sid == WALL_RIGHT)
-    u, v, w = torch.where(side, z, x), torch.where(flat, z, y), torch.zeros_like(x)
-    n = _PLANE_NORMALS[torch.clamp(sid, max=CEILING)]
-    b, r = (sid >= OBJ0).nonzero(as_tuple=True)
-    n[b, r], (u[b, r], v[b, r], w[b, r]) = _object_surface(scene, p[b, r], b, sid[b, r] - OBJ0)
-    return n, (u, v, w)
+    u, v, w = torch.where(side, z, x), torch.where(flat, z, y), torch.zeros(sid.shape)
+    n = _PLANE_NORMALS.index_select(0, torch.clamp(sid, max=CEILING).reshape(-1))
+    ray = (sid >= OBJ0).reshape(-1).nonzero().squeeze(1)
+    slot = ray // sid.shape[1] * scene.center.shape[1] + sid.reshape(-1).index_select(0, ray) - OBJ0
+    normal, coords = _object_surface(_rows(p, ray), _slot_rows(scene, slot))
+    n.index_copy_(0, ray, normal)
+    for dst, src in zip((u, v, w), coords):
+        dst.view(-1).index_copy_(0, ray, src)
+    return n.view(*sid.shape, 3), (u, v, w)
 
 
-def _object_surface(scene: Scene, p: torch.Tensor, b: torch.Tensor, k: torch.Tensor):
-    """Points p (N, 3) on object slot k of scene b (N,): unit normals (N, 3), texture coordinates 3 x (N,).
+def _object_surface(p, slot):
+    """Points p (3 x (N,)) on their object slots (`_slot_rows`): unit normals (N, 3), texture coordinates 3 x (N,).
 
     The normal is the gradient of the active constraint (quadric or slab); texture
     coordinates are metres along the object's own axes.
     """
-    rot, size, q = scene.rot[b, k], scene.size[b, k], scene.quadric[b, k]
-    lx, ly, lz = _to_local(p - scene.center[b, k], rot, size)
+    lx, ly, lz = _to_local(p[0] - slot[0], p[1] - slot[1], p[2] - slot[2], slot)
     ax, ay, az = lx.abs(), ly.abs(), lz.abs()
     box = torch.maximum(torch.maximum(ax, ay), az)
-    g = q[:, 0] * lx * lx + q[:, 1] * ly * ly + q[:, 2] * lz * lz
+    qx, qy, qz = slot[6:9]
+    g = qx * lx * lx + qy * ly * ly + qz * lz * lz
     curved = g >= box * box * (1 - 1e-3)
-    n = [torch.where(curved, q[:, i] * l, torch.where(a >= box, l.sign(), 0.0))
-         for i, (l, a) in enumerate(((lx, ax), (ly, ay), (lz, az)))]
-    nx, ny, nz = n[0] / size[:, 0], n[1] / size[:, 1], n[2] / size[:, 2]
-    cs, sn = rot[:, 0], rot[:, 1]
+    nx, ny, nz = (torch.where(curved, q * l, torch.where(a >= box, l.sign(), 0.0)) / size
+                  for q, l, a, size in ((qx, lx, ax, slot[3]), (qy, ly, ay, slot[4]), (qz, lz, az, slot[5])))
+    cs, sn = slot[9], slot[10]
     normal = _normalize(torch.stack([cs * nx + sn * nz, ny, cs * nz - sn * nx], dim=-1))
-    return normal, (lx * size[:, 0], ly * size[:, 1], lz * size[:, 2])
+    return normal, (lx * slot[3], ly * slot[4], lz * slot[5])
 
 
-def _shade(scene: Scene, o, d, t, sid, focal):
-    """Colour (B, R, 3) of camera rays o + t d that hit surface `sid`."""
+def _shade(scene: Scene, d, t, sid):
+    """Colour (B, R, 3) of camera rays (`_trace`) that hit surface `sid` at distance t."""
+    o, focal = scene.origin[:, None], scene.focal
     sky_t = torch.isinf(t)
     t = torch.where(sky_t, 1.0, t)
     p = o + t[..., None] * d
@@ -498,7 +551,8 @@ def _shade(scene: Scene, o, d, t, sid, focal):
     lambert = torch.clamp(_dot(n, light), min=0)
     # Only surfaces that face the light can be shadowed (lit is 0 for the others either way).
     facing = (lambert != 0) & ~sky_t
-    shadow, _ = _hit_objects(scene, p + 1e-3 * n, light, dist, active=facing)
+    start = p + 1e-3 * n
+    shadow, _ = _hit_objects(scene, start, light, _near(scene, start, light) & facing[:, None], dist)
     lit = torch.where(torch.isinf(shadow), lambert, 0.0)
     ambient = scene.ambient[:, None]
     colour = albedo * (ambient + (1 - ambient) * lit)[..., None]
@@ -528,15 +582,8 @@ def _render_chunk(scene: Scene, res: int, cfg: WorldConfig) -> dict:
     b = scene.origin.shape[0]
     ij = torch.arange(res, dtype=torch.float32) + 0.5 - res / 2
     uv = torch.stack(torch.meshgrid(ij, ij, indexing="xy"), dim=-1).reshape(1, -1, 2).expand(b, -1, -1)
-    o = scene.origin[:, None]
-    d, zdir = _rays(scene, uv)
-    t, sid = _trace(scene, o, d)
-    depth = t * zdir
-    far = (depth > cfg.max_depth) & (sid < OBJ0)
-    sid = torch.where(far, SKY, sid)
-    t = torch.where(sid == SKY, math.inf, t)
-    rgb = _shade(scene, o, d, t, sid, scene.focal)
-    rgb = _antialias(scene, uv, sid, rgb, res, cfg)
+    d, t, sid, depth = _trace(scene, uv, cfg.max_depth, _near_grid(scene, *(ij.expand(b, -1),) * 2))
+    rgb = _antialias(scene, sid, _shade(scene, d, t, sid), res, cfg)
     valid = sid != SKY
     shape = (b, res, res)
     return {"image": rgb.reshape(*shape, 3).permute(0, 3, 1, 2),
@@ -559,26 +606,42 @@ def _edges(sid: torch.Tensor, rgb: torch.Tensor, res: int, contrast: float) -> t
     return edge
 
 
-def _antialias(scene, uv, sid, rgb, res, cfg):
-    """Replace the colour of edge pixels by the mean of an n x n grid of sub-pixel rays."""
-    n = cfg.supersample
-    b, p = _edges(sid, rgb, res, cfg.edge_contrast).reshape(sid.shape[0], -1).nonzero(as_tuple=True)
-    if n <= 1 or b.numel() == 0:
+def _antialias(scene, sid, rgb, res, cfg, group: int = 8):
+    """Quincunx antialiasing: edge pixels become 1/2 centre + 1/8 of each of their 4 corner rays.
+
+    Corners are shared by neighbouring pixels, so an edge pixel costs ~1.6 new rays instead
+    of the 4 of a 2 x 2 supersample. The corner rays of a scene are traced `group` to a row
+    (one scene row per group; padded with the scene's first corner), so that the per-row
+    scene fields are shared by several rays.
+    """
+    edge = _edges(sid, rgb, res, cfg.edge_contrast)
+    if not cfg.antialias or not edge.any():
         return rgb
-    offsets = (torch.arange(n, dtype=torch.float32) + 0.5) / n - 0.5
-    sub = torch.stack(torch.meshgrid(offsets, offsets, indexing="xy"), dim=-1).reshape(1, -1, 2)
-    # One scene row per sub-pixel ray (R = 1): every op then runs along one contiguous axis.
-    part = scene.index(b)
-    o = part.origin[:, None]
-    d, _ = _rays(part, uv[b, p][:, None] + sub)
-    t, s = _trace(part, o, d)
-    colour = _shade(part, o, d, t, s, part.focal)
-    total = colour[:, 0]
-    for k in range(1, n * n):
-        total = total + colour[:, k]
-    rgb = rgb.clone()
-    rgb[b, p] = total / (n * n)
-    return rgb
+    b, side = edge.shape[0], res + 1
+    corner = torch.zeros(b, side, side, dtype=torch.bool)
+    for di in (0, 1):
+        for dj in (0, 1):
+            corner[:, di:di + res, dj:dj + res] |= edge
+    flat = corner.reshape(-1).nonzero().squeeze(1)  # flat (b, corner)
+    count = corner.reshape(b, -1).sum(1)
+    start = torch.cumsum(count, 0) - count
+    padded = (count + group - 1) // group * group
+    slot_scene = torch.repeat_interleave(torch.arange(b), padded)
+    slots = flat.index_select(0, start.index_select(0, slot_scene))  # the scene's first corner
+    rank = torch.arange(flat.numel()) - start.index_select(0, flat // side**2)
+    slots.index_copy_(0, (torch.cumsum(padded, 0) - padded).index_select(0, flat // side**2) + rank, flat)
+    part = scene.index(slot_scene[::group])
+    at = torch.arange(side, dtype=torch.float32) - res / 2
+    q = slots % side**2
+    xy = torch.stack([at.index_select(0, q % side), at.index_select(0, q // side)], -1).view(-1, group, 2)
+    d, t, s, _ = _trace(part, xy, cfg.max_depth)
+    colour = torch.zeros(b * side**2, 3).index_copy_(0, slots, _shade(part, d, t, s).view(-1, 3))
+    pixel = edge.reshape(-1).nonzero().squeeze(1)  # flat (b, i, j) -> corners (b, i + di, j + dj)
+    top_left = pixel // res**2 * side**2 + pixel % res**2 // res * side + pixel % res
+    corners = [colour.index_select(0, top_left + off) for off in (0, 1, side, side + 1)]
+    centre = rgb.reshape(-1, 3).index_select(0, pixel)
+    mixed = 0.5 * centre + 0.125 * (((corners[0] + corners[1]) + corners[2]) + corners[3])
+    return rgb.reshape(-1, 3).index_copy(0, pixel, mixed).view(rgb.shape)
 
 
 def render(scene: Scene, cfg: WorldConfig = WorldConfig()) -> dict:
@@ -607,19 +670,24 @@ def describe(graphs: list[dict], ids: torch.Tensor, res: int) -> list[dict]:
     `visible` (>= 0.3 % of the image), `centroid` [u, v] and `columns` [u_min, u_max] of
     its visible pixels (pixel-centre coordinates), `depth` (camera-frame z of its centre).
     """
-    ids = ids.reshape(ids.shape[0], -1).long()
-    u = (torch.arange(res * res) % res).float() + 0.5
-    v = (torch.arange(res * res) // res).float() + 0.5
-    for b, g in enumerate(graphs):
+    b, n_ids = ids.shape[0], OBJ0 + max([len(g["objects"]) for g in graphs] + [0])
+    cell = (ids.reshape(b, -1).long() + n_ids * torch.arange(b)[:, None]).flatten()  # (scene, surface) per pixel
+    u = (torch.arange(res * res, dtype=torch.float64) % res + 0.5).repeat(b)
+    v = (torch.arange(res * res, dtype=torch.float64) // res + 0.5).repeat(b)
+    size = b * n_ids
+    count = torch.bincount(cell, minlength=size)
+    su, sv = torch.bincount(cell, u, minlength=size), torch.bincount(cell, v, minlength=size)
+    lo = torch.full((size,), math.inf, dtype=torch.float64).scatter_reduce(0, cell, u, "amin")
+    hi = torch.full((size,), -math.inf, dtype=torch.float64).scatter_reduce(0, cell, u, "amax")
+    stats = torch.stack([count.double(), su, sv, lo, hi], 1).reshape(b, n_ids, 5).tolist()
+    for g, row in zip(graphs, stats):
         forward = camera_basis(g["camera"]["pitch"])[2]
         for k, obj in enumerate(g["objects"]):
-            mask = ids[b] == OBJ0 + k
-            n = int(mask.sum())
-            cols = u[mask]
+            n, su_k, sv_k, lo_k, hi_k = row[OBJ0 + k]
+            n = int(n)
             rel = [obj["center"][0], obj["center"][1] - g["camera"]["height"], obj["center"][2]]
             obj.update(index=k, pixels=n, visible=n >= max(3, 0.003 * res * res),
-                       centroid=[float(cols.mean()), float(v[mask].mean())] if n else None,
-                       columns=[float(cols.min()), float(cols.max())] if n else None,
+                       centroid=[su_k / n, sv_k / n] if n else None, columns=[lo_k, hi_k] if n else None,
                        depth=sum(f * r for f, r in zip(forward, rel)))
     return graphs
 
