@@ -280,19 +280,14 @@ def _normalize(v: torch.Tensor) -> torch.Tensor:
     return v / torch.sqrt(_dot(v, v)).unsqueeze(-1)
 
 
-def _bound(scene: Scene) -> torch.Tensor:
-    """(B, K) radius of each slot's bounding sphere, inflated (5 % + 5 cm) far beyond float rounding,
-    so that the ray-slot pairs `_near` and `_near_grid` keep are a superset of those that can hit."""
-    return torch.sqrt(_dot(scene.size, scene.size)) * 1.05 + 0.05
-
-
 def _near(scene: Scene, o: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     """(B, K, R) bool: rays o + t d (t > 0, unit d) that pass through a live slot's bounding sphere.
 
-    Skipping the other pairs changes no result (`_bound`). One (B, R) pass per slot: every op
-    then runs along the ray axis.
+    The sphere is inflated (5 % + 5 cm) far beyond float rounding, so this is a superset of the
+    pairs that `_hit_objects` can hit, and skipping the other pairs changes no result.
+    One (B, R) pass per slot: every op then runs along the ray axis.
     """
-    radius = _bound(scene)
+    radius = torch.sqrt(_dot(scene.size, scene.size)) * 1.05 + 0.05
     ox, oy, oz = o.unbind(-1)
     dx, dy, dz = (c.contiguous() for c in d.unbind(-1))
     near = []
@@ -316,33 +311,6 @@ def _slot_rows(scene: Scene, bk: torch.Tensor) -> tuple[torch.Tensor, ...]:
 def _rows(x: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Vectors x (..., 3) at flat indices idx (N,) of the leading dims: 3 (N,) components."""
     return x.reshape(-1, 3).index_select(0, idx).unbind(1)
-
-
-def _near_grid(scene: Scene, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
-    """(B, K, ny * nx) bool: camera rays through the image points xs (B, nx) x ys (B, ny) (pixels
-    from the principal point; y outer, x inner) that may pass through a live slot's bounding sphere.
-
-    A ray whose image point lies outside the screen box of the sphere cannot meet it: the plane
-    through the camera centre and the ray's column x (or row y) misses the sphere when
-    (Cx - x Cz)^2 > r^2 (1 + x^2), C the centre in the camera frame. The box (1 px margin) is
-    exact for the sphere, so, as with `_near`, only pairs that cannot hit are left out;
-    spheres that reach behind the camera plane get the whole image.
-    """
-    rel = scene.center - scene.origin[:, None]
-    cx, cy, cz = (_dot(rel, scene.cam[:, None, i]) for i in range(3))
-    r = _bound(scene)
-    front = cz > r * 1.01
-    a = torch.where(front, cz * cz - r * r, 1.0)
-    f = scene.focal[:, None]
-
-    def inside(c, pts):  # (B, K, n): points within the sphere's screen interval along one axis
-        half = r * torch.sqrt(torch.clamp(c * c + cz * cz - r * r, min=0))
-        lo = torch.where(front, (c * cz - half) / a * f - 1, -math.inf)
-        hi = torch.where(front, (c * cz + half) / a * f + 1, math.inf)
-        return (pts[:, None] >= lo[..., None]) & (pts[:, None] <= hi[..., None]) & scene.alive[..., None]
-
-    near = inside(cy, ys)[..., :, None] & inside(cx, xs)[..., None, :]
-    return near.flatten(2)
 
 
 def _to_local(x, y, z, slot) -> tuple[torch.Tensor, ...]:
@@ -382,8 +350,8 @@ def _enter(o, d, slot) -> torch.Tensor:
 def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, t_max=math.inf):
     """Nearest object along rays o + t d (o: (B, 1 or R, 3), d: (B, R, 3) unit, t > 0).
 
-    Only the (slot, ray) pairs in `near` (B, K, R) (from `_near` or `_near_grid`) are
-    intersected exactly (`_enter`); t_max is a float or (B, R).
+    Only the (slot, ray) pairs in `near` (B, K, R) (`_near`) are intersected exactly
+    (`_enter`); t_max is a float or (B, R).
     Returns t (B, R), inf on a miss or beyond t_max, and the object slot (B, R).
     """
     n_b, n_k, n_r = near.shape
@@ -410,14 +378,13 @@ def _hit_planes(scene: Scene, o: torch.Tensor, d: torch.Tensor):
     return t, i + FLOOR
 
 
-def _trace(scene: Scene, uv: torch.Tensor, max_depth: float, near: torch.Tensor | None = None):
+def _trace(scene: Scene, uv: torch.Tensor, max_depth: float):
     """Camera rays through image points uv (B, R, 2) (pixels from the principal point): unit
     directions d (B, R, 3), hit t (B, R), surface id (B, R) and z-depth (B, R). Nothing hit, or
-    ground beyond max_depth, is SKY with t = inf. Candidate slots: `near` (B, K, R) if given
-    (`_near_grid`), else the ray-sphere test `_near`."""
+    ground beyond max_depth, is SKY with t = inf."""
     d, zdir = _rays(scene, uv)
     o = scene.origin[:, None]
-    t_obj, slot = _hit_objects(scene, o, d, _near(scene, o, d) if near is None else near)
+    t_obj, slot = _hit_objects(scene, o, d, _near(scene, o, d))
     t_pln, sid = _hit_planes(scene, o, d)
     obj = t_obj < t_pln
     t = torch.where(obj, t_obj, t_pln)
@@ -582,7 +549,7 @@ def _render_chunk(scene: Scene, res: int, cfg: WorldConfig) -> dict:
     b = scene.origin.shape[0]
     ij = torch.arange(res, dtype=torch.float32) + 0.5 - res / 2
     uv = torch.stack(torch.meshgrid(ij, ij, indexing="xy"), dim=-1).reshape(1, -1, 2).expand(b, -1, -1)
-    d, t, sid, depth = _trace(scene, uv, cfg.max_depth, _near_grid(scene, *(ij.expand(b, -1),) * 2))
+    d, t, sid, depth = _trace(scene, uv, cfg.max_depth)
     rgb = _antialias(scene, sid, _shade(scene, d, t, sid), res, cfg)
     valid = sid != SKY
     shape = (b, res, res)
