@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from .checkpoint import load_checkpoint
 from .codecs import DepthCodec, make_image_codec
 from .data.viz import to_uint8
+from .evaluate import fit_scale_shift
 from .flow import noisy_depth
 from .sampling import sample
 from .text import load_text_encoder
@@ -177,7 +178,11 @@ class Pipeline:
         """Image (H, W, 3) + sparse depth (H', W'), 0 = missing -> dense depth (H, W) in the sparse units.
 
         The measured pixels are imposed at every step (their correctly noised
-        values replace that part of the depth state); no gradients are needed.
+        values replace that part of the depth state); no gradients are needed. The
+        model's final estimate is then fitted to the measurements (least-squares scale
+        and shift; scale only, by the median ratio, if that fit does not increase), the
+        measured pixels keep their values, and the map is clipped below at half the
+        nearest measurement.
         """
         tokens, box = self._encode_image(image)
         pooled, valid = pool_sparse(sparse, self.res)
@@ -187,5 +192,10 @@ class Pipeline:
         txt, unc = self._text([prompt])
         _, depth = sample(self.model, "i2d", txt, unc, self.grid, image=tokens, known=(values, known),
                           steps=self._steps(steps, "complete_steps"), generator=self._generator(seed))
-        scale = pooled[valid].mean()  # what the unit-mean normalisation divided by
-        return (unfit(self._decode_depth(depth), box, image.shape[:2])[0, 0] * scale).numpy()
+        pred = self._decode_depth(depth).double()
+        x, y = pred[valid].numpy(), pooled[valid].double().numpy()
+        s, t = fit_scale_shift(x, y)
+        if s <= 0:
+            s, t = float(np.median(y / np.maximum(x, 1e-6))), 0.0
+        fitted = torch.where(valid, pooled.double(), s * pred + t).float()
+        return np.maximum(unfit(fitted, box, image.shape[:2])[0, 0].numpy(), 0.5 * float(y.min()))

@@ -72,7 +72,9 @@ def sample(
     grid: (h, w) token grid. image: (B, N, C_img) clean tokens for `i2d`;
     depth: (B, N, p*p) clean normalised tokens for `d2i`. known: optional
     (values, mask), each (B, N, p*p), imposed on the depth state at every step
-    (depth completion: the known part is replaced by its noised measurement).
+    (depth completion: the known part is replaced by its noised measurement); the
+    returned depth is the model's own final estimate everywhere, known part included
+    (`Pipeline.complete` fits it to the measurements).
     refine (joint only): re-estimate depth by an i2d pass on the generated image.
     Returns (image tokens, depth tokens); the clean input is returned as given.
     A model without a depth stream samples images only (`joint`); its depth stays noise.
@@ -100,8 +102,6 @@ def sample(
         if mode != "d2i" and x0 is not None:
             v_depth = (x_depth - x0.float()) / t_depth[i].clamp_min(0.05)
             x_depth = x_depth + (t_depth[i + 1] - t_depth[i]) * v_depth
-    if known is not None:
-        x_depth = torch.where(mask, values, x_depth)
     if refine and mode == "joint":
         _, x_depth = sample(model, "i2d", txt, txt_uncond, grid, image=x_img, steps=steps, mu=mu, generator=generator)
     return x_img, x_depth

@@ -57,6 +57,25 @@ def test_d2i_keeps_depth_bit_for_bit(tiny_cfg):
     assert torch.equal(out_depth, depth) and img.shape == (2, 16, 48)
 
 
+def test_completion_imposes_noised_measurements_at_every_step(tiny_cfg):
+    """The model sees (1 - t) * value + t * eps at known depth entries, eps the initial noise."""
+    model, txt, unc, grid = setup(tiny_cfg, b=1)
+    image = torch.rand(1, 16, 48) * 2 - 1
+    values, mask = torch.rand(1, 16, 16), torch.rand(1, 16, 16) < 0.3
+    seen, forward = [], model.forward
+    model.forward = lambda *a, **k: seen.append(a[5].clone()) or forward(*a, **k)  # a[5]: noisy depth tokens
+    steps = 4
+    _, out = sample(model, "i2d", txt, unc, grid, image=image, known=(values, mask), steps=steps,
+                    generator=torch.Generator().manual_seed(5))
+    eps = torch.randn(1, 16, 16, generator=torch.Generator().manual_seed(5))  # the sampler's first draw
+    _, t_depth = timesteps(steps, "i2d")
+    assert len(seen) == steps
+    for x, t in zip(seen, t_depth.float()):
+        torch.testing.assert_close(x[mask], ((1 - t) * values + t * eps)[mask])
+    assert not torch.equal(seen[1][~mask], seen[0][~mask])  # the rest evolves freely
+    assert out.shape == (1, 16, 16) and not torch.allclose(out[mask], values[mask])  # the model's own estimate
+
+
 def test_joint_is_seeded_and_cfg_changes_output(tiny_cfg):
     model, txt, unc, grid = setup(tiny_cfg)
     run = lambda s, **kw: sample(model, "joint", txt, unc, grid, steps=3, generator=torch.Generator().manual_seed(s), **kw)
@@ -75,15 +94,6 @@ def test_cfg_matches_manual_combination(tiny_cfg):
     uncond = sample(model, "joint", unc, unc, grid, steps=1, generator=torch.Generator().manual_seed(0))
     for g_, c_, u_ in zip(guided, cond, uncond):
         assert torch.allclose(g_, u_ + s * (c_ - u_), atol=1e-5)
-
-
-def test_known_depth_is_imposed(tiny_cfg):
-    model, txt, unc, grid = setup(tiny_cfg)
-    image = torch.rand(2, 16, 48) * 2 - 1
-    values = torch.rand(2, 16, 16)
-    mask = torch.rand(2, 16, 16) < 0.1
-    _, depth = sample(model, "i2d", txt, unc, grid, image=image, known=(values, mask), steps=4)
-    assert torch.equal(depth[mask], values[mask])
 
 
 def test_last_step_returns_x0_prediction(tiny_cfg):
