@@ -2,7 +2,7 @@
 
 A tiny random model is served on a free port in a background thread; Playwright
 (with Debian's /usr/bin/chromium, never a downloaded browser) clicks through the
-tabs. Set MOFO_DEMO_SCREENSHOT=docs/demo.png to refresh the README screenshot.
+tabs. `benchmarks/demo_screenshot.py` takes the README screenshot the same way.
 """
 import json
 import os
@@ -102,9 +102,6 @@ def test_image_to_depth_in_browser(server, page, tmp_path):
     assert sorted(links.evaluate_all("els => els.map(e => e.download)")) == sorted(p.name for p in folder.iterdir())
     href = page.locator('#i2d-files a[download="depth.npy"]').get_attribute("href")
     assert page.request.get(href).body() == (folder / "depth.npy").read_bytes()
-    if shot := os.environ.get("MOFO_DEMO_SCREENSHOT"):
-        page.wait_for_timeout(2000)  # let the 3D view draw its points
-        page.screenshot(path=shot, full_page=True)
 
 
 def test_depth_to_image_in_browser_reports_a_bad_upload(server, page, tmp_path):

@@ -37,6 +37,21 @@ def test_sphere_on_axis_has_depth_d_minus_r():
     assert out["ids"][0, 0, c, c].item() == OBJ0
 
 
+def test_cone_depth_is_analytic():
+    """Side view: the horizontal centre ray meets the side where the radius is r (2H - y) / 2H.
+    Top view (steep rays, the other root branch): the centre ray meets the apex."""
+    r, half_h, d = 0.8, 0.75, 6.0
+    cone = {**sphere((0.0, half_h, d), r), "shape": "cone", "size": [r, half_h, r]}
+    side = draw([graph([cone], pitch=0.0, height=0.9)], 65)
+    assert side["ids"][0, 0, 32, 32].item() == OBJ0
+    assert side["depth"][0, 0, 32, 32].item() == pytest.approx(d - r * (2 * half_h - 0.9) / (2 * half_h), rel=1e-6)
+    top = draw([graph([{**cone, "center": [0.0, half_h, 0.0]}], pitch=90.0, height=4.0)], 65)
+    assert top["depth"][0, 0, 32, 32].item() == pytest.approx(4.0 - 2 * half_h, rel=1e-5)
+    rows = top["ids"][0, 0, 32] == OBJ0  # seen from above, the cone's outline is its base circle
+    f = 65 / (2 * math.tan(math.radians(30)))
+    assert rows.sum().item() == pytest.approx(2 * r / 4.0 * f, abs=2)
+
+
 @pytest.mark.parametrize("pitch,height,fov", [(10.0, 1.5, 60.0), (30.0, 2.5, 90.0), (5.0, 1.0, 45.0)])
 def test_ground_plane_depth_is_analytic(pitch, height, fov):
     res, cfg = 48, WorldConfig(res=48)
@@ -50,6 +65,14 @@ def test_ground_plane_depth_is_analytic(pitch, height, fov):
     depth = out["depth"][0, 0].double().numpy()
     np.testing.assert_allclose(depth, expected, rtol=2e-6)
     assert np.array_equal(out["valid"][0, 0].numpy(), expected > 0)
+
+
+def _segment_distance(x: np.ndarray, y: np.ndarray, a: tuple, b: tuple) -> np.ndarray:
+    """Distance from 2-D points (x, y) to the segment a-b."""
+    (ax, ay), (bx, by) = a, b
+    ex, ey = bx - ax, by - ay
+    s = np.clip(((x - ax) * ex + (y - ay) * ey) / (ex * ex + ey * ey), 0, 1)
+    return np.hypot(x - ax - s * ex, y - ay - s * ey)
 
 
 def _sdf(points: np.ndarray, g: dict) -> np.ndarray:
@@ -71,9 +94,13 @@ def _sdf(points: np.ndarray, g: dict) -> np.ndarray:
         elif o["shape"] == "box":
             q = np.abs(p) - size
             dist.append(np.abs(np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(1), 0)))
-        else:
+        elif o["shape"] == "cylinder":
             q = np.stack([np.hypot(p[:, 0], p[:, 2]) - size[0], np.abs(p[:, 1]) - size[1]], 1)
             dist.append(np.abs(np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(1), 0)))
+        else:  # cone: apex (0, h), base rim (r, -h) in the (radius, height) half-plane
+            rho, r, h = np.hypot(p[:, 0], p[:, 2]), size[0], size[1]
+            dist.append(np.minimum(_segment_distance(rho, p[:, 1], (0.0, h), (r, -h)),
+                                   _segment_distance(rho, p[:, 1], (0.0, -h), (r, -h))))
     return np.min(dist, axis=0)
 
 
@@ -150,7 +177,7 @@ def test_scenes_vary():
     graphs = [sample_graph(scene_seed(0, "train", i)) for i in range(200)]
     assert 0.3 < np.mean([g["indoor"] for g in graphs]) < 0.7
     assert {len(g["objects"]) for g in graphs} == set(range(1, 7))
-    assert {o["shape"] for g in graphs for o in g["objects"]} == {"sphere", "box", "cylinder"}
+    assert {o["shape"] for g in graphs for o in g["objects"]} == {"sphere", "box", "cylinder", "cone"}
     assert any(o["yaw"] for g in graphs for o in g["objects"])
     assert all(o["center"][1] == pytest.approx(o["size"][1]) for g in graphs for o in g["objects"])  # on the ground
 

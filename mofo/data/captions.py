@@ -11,7 +11,7 @@ import random
 
 MAX_WORDS = 25
 NOUNS = {"sphere": ("sphere", "ball"), "box": ("box", "block"), "cube": ("cube", "box", "block"),
-         "cylinder": ("cylinder", "pillar")}
+         "cylinder": ("cylinder", "pillar"), "cone": ("cone",)}
 PLURAL = {"box": "boxes"}
 ADJECTIVES = {"plain": "", "checker": "checkered", "stripes": "striped", "speckle": "speckled", "wood": "wooden"}
 NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")

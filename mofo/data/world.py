@@ -22,14 +22,18 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import torch
 
 # Surface ids in the rendered id map; objects follow from OBJ0 on.
 SKY, FLOOR, WALL_LEFT, WALL_RIGHT, WALL_BACK, CEILING, OBJ0 = range(7)
-SHAPES = ("sphere", "box", "cylinder")
-# Unit shapes are {|p|_inf <= 1} intersected with {sum(q * p^2) <= 1}: q per shape.
-_QUADRIC = ([1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 1.0])
+SHAPES = ("sphere", "box", "cylinder", "cone")
+# Unit shapes are the slab {|p|_inf <= 1} intersected with the quadric
+# {qx x^2 + qy y^2 + qz z^2 + l y <= k}: (qx, qy, qz, l, k) per shape. The cone,
+# x^2 + z^2 <= ((1 - y) / 2)^2, has its apex at y = 1 and its base (radius 1) at y = -1.
+_QUADRIC = ([1.0, 1.0, 1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0, 1.0], [1.0, 0.0, 1.0, 0.0, 1.0],
+            [1.0, -0.25, 1.0, 0.5, 0.25])
 PATTERNS = ("plain", "checker", "stripes", "speckle", "wood", "brick")
 
 PALETTE = {
@@ -93,9 +97,9 @@ def _material(rng: random.Random, name, pattern, colour, rgb, scale) -> dict:
 def _object_size(rng: random.Random, shape: str) -> list[float]:
     if shape == "sphere":
         return [rng.uniform(0.15, 0.55)] * 3
-    if shape == "cylinder":
-        r = rng.uniform(0.12, 0.4)
-        return [r, rng.uniform(0.2, 0.7), r]
+    if shape in ("cylinder", "cone"):
+        r = rng.uniform(0.12, 0.4) if shape == "cylinder" else rng.uniform(0.15, 0.45)
+        return [r, rng.uniform(0.2, 0.7) if shape == "cylinder" else rng.uniform(0.25, 0.6), r]
     if rng.random() < 0.4:
         return [rng.uniform(0.15, 0.5)] * 3
     return [rng.uniform(0.12, 0.55), rng.uniform(0.12, 0.5), rng.uniform(0.12, 0.55)]
@@ -181,7 +185,7 @@ class Scene:
     focal: (B,) pixels; room: (B, 4) x_left, x_right, z_back, wall top (inf outdoors);
     ceiling: (B,) bool; light: (B, 3) point position or sun direction; point: (B,) bool;
     ambient, fog: (B,); sky: (B, 2, 3) horizon, zenith; fog_rgb: (B, 3);
-    kind: (B, K) long; center, size (half extents), quadric: (B, K, 3);
+    kind: (B, K) long; center, size (half extents): (B, K, 3); quadric: (B, K, 5) (`_QUADRIC`);
     rot: (B, K, 2) cos, sin of yaw; alive: (B, K) bool;
     rgb: (B, S, 3), pattern: (B, S) long, scale: (B, S) per surface id (S = OBJ0 + K).
     """
@@ -301,11 +305,28 @@ def _near(scene: Scene, o: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     return torch.stack(near, dim=1)
 
 
-def _slot_rows(scene: Scene, bk: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Fields of the object slots bk (N,) (flat index b * K + k), one (N,) vector each:
-    centre x y z, half extents x y z, quadric x y z, cos and sin of the yaw."""
+class Slots(NamedTuple):
+    """Fields of N (ray, object slot) pairs, one (N,) tensor each (`_slot_rows`)."""
+
+    cx: torch.Tensor
+    cy: torch.Tensor
+    cz: torch.Tensor
+    sx: torch.Tensor
+    sy: torch.Tensor
+    sz: torch.Tensor
+    qx: torch.Tensor
+    qy: torch.Tensor
+    qz: torch.Tensor
+    l: torch.Tensor  # noqa: E741  (the quadric's linear coefficient in y)
+    k: torch.Tensor
+    cos: torch.Tensor
+    sin: torch.Tensor
+
+
+def _slot_rows(scene: Scene, bk: torch.Tensor) -> Slots:
+    """The object slots bk (N,) (flat index b * K + k): centre, half extents, quadric, yaw."""
     fields = (scene.center, scene.size, scene.quadric, scene.rot)
-    return tuple(c for f in fields for c in f.flatten(0, 1).index_select(0, bk).unbind(1))
+    return Slots(*(c for f in fields for c in f.flatten(0, 1).index_select(0, bk).unbind(1)))
 
 
 def _rows(x: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -313,33 +334,45 @@ def _rows(x: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return x.reshape(-1, 3).index_select(0, idx).unbind(1)
 
 
-def _to_local(x, y, z, slot) -> tuple[torch.Tensor, ...]:
-    """Vector components (N,) in the frames of their object slots (`_slot_rows`): yaw, then scale."""
-    c, s, sx, sy, sz = slot[9], slot[10], slot[3], slot[4], slot[5]
-    return (c * x - s * z) / sx, y / sy, (s * x + c * z) / sz
+def _to_local(x, y, z, slot: Slots) -> tuple[torch.Tensor, ...]:
+    """Vector components (N,) in the unit frames of their object slots: yaw, then per-axis scale."""
+    return (slot.cos * x - slot.sin * z) / slot.sx, y / slot.sy, (slot.sin * x + slot.cos * z) / slot.sz
 
 
-def _enter(o, d, slot) -> torch.Tensor:
-    """Entry t (N,) of rays o, d (3 x (N,)) into their object slots (`_slot_rows`), inf on a miss.
+def _quadric(slot: Slots, x, y, z) -> torch.Tensor:
+    """Q(p) of the slots' quadrics at unit-frame points: <= 0 inside (`_QUADRIC`)."""
+    return slot.qx * x * x + slot.qy * y * y + slot.qz * z * z + slot.l * y - slot.k
+
+
+def _enter(o, d, slot: Slots) -> torch.Tensor:
+    """Entry t (N,) of rays o, d (3 x (N,)) into their object slots, inf on a miss.
 
     Each object is a unit shape after an affine map (yaw, then per-axis scale): the
-    intersection of the slab box |p|_inf <= 1 and the quadric sum(q p^2) <= 1 (`_QUADRIC`);
-    the hit is where the ray enters both.
+    intersection of the slab |p|_inf <= 1 and the quadric Q(p) <= 0 (`_QUADRIC`); the hit
+    is where the ray enters both. Along the ray Q = a (t - tc)^2 + Q(h), h the point at
+    tc, evaluated there (closest approach first: stable for small, far objects). a > 0
+    (spheres, cylinders, shallow rays into cones): inside between the roots; a < 0
+    (steep rays into a cone): inside outside the roots, and the slab keeps the lower
+    nappe (the root on the side the ray comes from when rising); a ~ 0 (boxes, rays along
+    a cylinder's axis or a cone's side): Q is linear or constant along the ray.
     """
-    ox, oy, oz = _to_local(o[0] - slot[0], o[1] - slot[1], o[2] - slot[2], slot)
+    ox, oy, oz = _to_local(o[0] - slot.cx, o[1] - slot.cy, o[2] - slot.cz, slot)
     dx, dy, dz = _to_local(*d, slot)
-    qx, qy, qz = slot[6:9]
-    a = qx * dx * dx + qy * dy * dy + qz * dz * dz
-    flat = a < 1e-12
+    a = slot.qx * dx * dx + slot.qy * dy * dy + slot.qz * dz * dz
+    b = slot.qx * ox * dx + slot.qy * oy * dy + slot.qz * oz * dz + 0.5 * slot.l * dy  # Q = a t^2 + 2 b t + Q(o)
+    flat = a.abs() < 1e-12
     a = torch.where(flat, 1.0, a)
-    tc = -(qx * ox * dx + qy * oy * dy + qz * oz * dz) / a
-    # Closest approach first, then the half chord: stable for small, far objects.
-    hx, hy, hz = ox + tc * dx, oy + tc * dy, oz + tc * dz
-    g = qx * hx * hx + qy * hy * hy + qz * hz * hz
-    half = torch.sqrt(torch.clamp(1 - g, min=0) / a)
-    inside = (qx * ox * ox + qy * oy * oy + qz * oz * oz) <= 1
-    enter = torch.where(flat, torch.where(inside, -math.inf, math.inf), torch.where(g <= 1, tc - half, math.inf))
-    leave = torch.where(flat, math.inf, tc + half)
+    tc = -b / a
+    qh = _quadric(slot, ox + tc * dx, oy + tc * dy, oz + tc * dz)
+    half = torch.sqrt(torch.clamp(-qh / a, min=0))
+    inf = torch.full_like(a, math.inf)
+    whole = (a < 0) & (qh <= 0)  # a line through a cone's apex: inside throughout
+    enter = torch.where(a > 0, torch.where(qh <= 0, tc - half, inf), torch.where(whole | (dy > 0), -inf, tc + half))
+    leave = torch.where(a > 0, tc + half, torch.where(whole | (dy <= 0), inf, tc - half))
+    q0 = _quadric(slot, ox, oy, oz)  # flat: Q = Q(o) + 2 b t
+    root = -q0 / torch.where(b == 0, 1.0, 2 * b)
+    enter = torch.where(flat, torch.where(b > 0, -inf, torch.where(b < 0, root, torch.where(q0 <= 0, -inf, inf))), enter)
+    leave = torch.where(flat, torch.where(b > 0, root, inf), leave)
     for oj, dj in ((ox, dx), (oy, dy), (oz, dz)):
         dj = torch.where(dj.abs() < 1e-12, 1e-12, dj)
         t1, t2 = (-1 - oj) / dj, (1 - oj) / dj
@@ -481,23 +514,22 @@ def _surface(scene: Scene, sid: torch.Tensor, p: torch.Tensor):
     return n.view(*sid.shape, 3), (u, v, w)
 
 
-def _object_surface(p, slot):
-    """Points p (3 x (N,)) on their object slots (`_slot_rows`): unit normals (N, 3), texture coordinates 3 x (N,).
+def _object_surface(p, slot: Slots):
+    """Points p (3 x (N,)) on their object slots: unit normals (N, 3), texture coordinates 3 x (N,).
 
     The normal is the gradient of the active constraint (quadric or slab); texture
     coordinates are metres along the object's own axes.
     """
-    lx, ly, lz = _to_local(p[0] - slot[0], p[1] - slot[1], p[2] - slot[2], slot)
+    lx, ly, lz = _to_local(p[0] - slot.cx, p[1] - slot.cy, p[2] - slot.cz, slot)
     ax, ay, az = lx.abs(), ly.abs(), lz.abs()
     box = torch.maximum(torch.maximum(ax, ay), az)
-    qx, qy, qz = slot[6:9]
-    g = qx * lx * lx + qy * ly * ly + qz * lz * lz
-    curved = g >= box * box * (1 - 1e-3)
-    nx, ny, nz = (torch.where(curved, q * l, torch.where(a >= box, l.sign(), 0.0)) / size
-                  for q, l, a, size in ((qx, lx, ax, slot[3]), (qy, ly, ay, slot[4]), (qz, lz, az, slot[5])))
-    cs, sn = slot[9], slot[10]
+    curved = _quadric(slot, lx, ly, lz) >= -1e-3
+    grad = (slot.qx * lx, slot.qy * ly + 0.5 * slot.l, slot.qz * lz)
+    nx, ny, nz = (torch.where(curved, g, torch.where(a >= box, c.sign(), 0.0)) / size
+                  for g, c, a, size in zip(grad, (lx, ly, lz), (ax, ay, az), (slot.sx, slot.sy, slot.sz)))
+    cs, sn = slot.cos, slot.sin
     normal = _normalize(torch.stack([cs * nx + sn * nz, ny, cs * nz - sn * nx], dim=-1))
-    return normal, (lx * slot[3], ly * slot[4], lz * slot[5])
+    return normal, (lx * slot.sx, ly * slot.sy, lz * slot.sz)
 
 
 def _shade(scene: Scene, d, t, sid):
