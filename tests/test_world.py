@@ -179,7 +179,15 @@ def test_scenes_vary():
     assert {len(g["objects"]) for g in graphs} == set(range(1, 7))
     assert {o["shape"] for g in graphs for o in g["objects"]} == {"sphere", "box", "cylinder", "cone"}
     assert any(o["yaw"] for g in graphs for o in g["objects"])
-    assert all(o["center"][1] == pytest.approx(o["size"][1]) for g in graphs for o in g["objects"])  # on the ground
+    for g in graphs:  # every object rests on the ground or on top of its support
+        for o in g["objects"]:
+            base = g["objects"][o["support"]] if o["support"] is not None else None
+            floor = base["center"][1] + base["size"][1] if base else 0.0
+            assert o["center"][1] - o["size"][1] == pytest.approx(floor, abs=1e-12)
+            if base:
+                assert base["shape"] == "box" and o["center"][0] == base["center"][0] and o["center"][2] == base["center"][2]
+                assert max(o["size"][0], o["size"][2]) < min(base["size"][0], base["size"][2])
+    assert 0.02 < np.mean([o["support"] is not None for g in graphs for o in g["objects"]]) < 0.15
 
 
 NOUN_SHAPES = {n: {s for s, nouns in captions.NOUNS.items() if n in nouns} for ns in captions.NOUNS.values() for n in ns}
@@ -206,18 +214,22 @@ def test_captions_name_only_what_is_visible(captioned):
 
 
 def test_caption_relations_hold_in_the_image(captioned):
-    checked = {"left": 0, "right": 0, "front": 0, "behind": 0}
+    checked = {"left": 0, "right": 0, "front": 0, "behind": 0, "on": 0}
     for b, g in enumerate(captioned["graph"]):
         ids = captioned["ids"][b, 0].numpy()
         for i, rel, j in g["relations"]:
             assert any(p in captioned["caption"][b] for p in captions.RELATIONS[rel])
             cols_i, cols_j = np.nonzero(ids == OBJ0 + i)[1], np.nonzero(ids == OBJ0 + j)[1]
             depth = captioned["depth"][b, 0].numpy()
-            if rel in ("left", "right"):
+            if rel == "on":  # resting on top: seen above its support, at its depth
+                assert g["objects"][i]["support"] == j
+                rows_i, rows_j = np.nonzero(ids == OBJ0 + i)[0], np.nonzero(ids == OBJ0 + j)[0]
+                assert rows_i.mean() < rows_j.mean()
+            elif rel in ("left", "right"):
                 sign = 1 if rel == "left" else -1
                 assert sign * (cols_j.mean() - cols_i.mean()) > 0
             else:
                 d_i, d_j = np.median(depth[ids == OBJ0 + i]), np.median(depth[ids == OBJ0 + j])
                 assert (d_i < d_j) == (rel == "front")
             checked[rel] += 1
-    assert sum(checked.values()) >= 10
+    assert sum(checked.values()) >= 10 and checked["on"] >= 1

@@ -2,7 +2,8 @@
 
 Only objects visible in the rendered image (see `world.describe`) are named, and every
 relation is checked against the image (left/right: pixel centroids) or the geometry
-(in front of / behind: camera-frame depth of the centres, with overlapping columns).
+(in front of / behind: camera-frame depth of the centres, with overlapping columns; on:
+the scene graph's support).
 Captions stay at most 25 words (the text encoder's window is 32 tokens).
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ PLURAL = {"box": "boxes"}
 ADJECTIVES = {"plain": "", "checker": "checkered", "stripes": "striped", "speckle": "speckled", "wood": "wooden"}
 NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 RELATIONS = {"left": ("to the left of", "left of"), "right": ("to the right of", "right of"),
-             "front": ("in front of",), "behind": ("behind",)}
+             "front": ("in front of",), "behind": ("behind",), "on": ("on", "on top of")}
 GROUND_PLACES = {"grass": ("on the grass", "on a grassy field"), "sand": ("on the sand", "on a sandy beach"),
                  "pavement": ("on the pavement", "on a paved square"), "dirt": ("on the dirt", "on bare dirt")}
 SKY_PLACES = {"clear": "under a clear sky", "overcast": "under an overcast sky", "sunset": "at sunset"}
@@ -57,6 +58,10 @@ def _place(graph: dict, rng: random.Random) -> str:
 
 def relation(a: dict, b: dict, res: int) -> str | None:
     """How visible object `a` relates to `b`, or None when nothing is clear-cut."""
+    if a.get("support") == b["index"]:
+        return "on"
+    if b.get("support") == a["index"]:
+        return None
     (ua, _), (ub, _) = a["centroid"], b["centroid"]
     (a0, a1), (b0, b1) = a["columns"], b["columns"]
     overlap = min(a1, b1) - max(a0, b0) > 0

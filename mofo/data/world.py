@@ -60,6 +60,7 @@ SKIES = {"clear": ((0.78, 0.86, 0.95), (0.3, 0.5, 0.85)),
 _WALL_COLOURS = ("white", "gray", "yellow", "blue", "green", "pink", "teal")
 _OBJECT_PATTERNS = ("plain", "plain", "checker", "stripes", "speckle", "wood")
 _CEILING_MATERIAL = {"rgb": [0.9, 0.9, 0.88], "pattern": "plain", "scale": 1.0}
+_STACK_PROB = 0.35  # chance that a box carries a smaller object on top
 _OBJECT_SCALE = {"checker": 5.0, "stripes": 8.0, "speckle": 12.0, "wood": 10.0, "plain": 1.0}
 
 
@@ -116,8 +117,26 @@ def _ground_range(cam: dict, room: dict | None) -> tuple[float, float]:
     return z0, max(z1, z0 + 1.5)
 
 
-def _place_objects(rng: random.Random, cam: dict, room: dict | None, n: int) -> list[dict]:
-    """Objects resting on the ground in distinct cells of a 3 x 3 grid over the visible floor."""
+def _new_object(rng: random.Random, shape: str, size: list[float], yaw: float, x: float, y0: float, z: float,
+                support: int | None) -> dict:
+    """An object of `shape` whose base rests at height y0 (on the ground or on object `support`)."""
+    pattern = rng.choice(_OBJECT_PATTERNS)
+    wood = pattern == "wood"
+    mat = _material(rng, None, pattern, "brown" if wood else None,
+                    (0.7, 0.47, 0.27) if wood else None, _OBJECT_SCALE[pattern])
+    return {"shape": shape, **{k: mat[k] for k in ("colour", "pattern", "rgb", "scale")},
+            "center": [x, y0 + size[1], z], "size": size, "yaw": yaw, "support": support}
+
+
+def _fit(size: list[float], yaw: float, radius: float) -> list[float]:
+    """`size` shrunk (never grown) so that the footprint fits in a circle of `radius`."""
+    footprint = math.hypot(size[0], size[2]) if yaw else max(size[0], size[2])
+    return [s * min(1.0, radius / footprint) for s in size]
+
+
+def _place_objects(rng: random.Random, cam: dict, room: dict | None, n: int, most: int) -> list[dict]:
+    """n objects resting on the ground in distinct cells of a 3 x 3 grid over the visible floor,
+    then, while fewer than `most`, a small object on top of some of the boxes (`support`)."""
     z0, z1 = _ground_range(cam, room)
     spread = 0.8 * math.tan(math.radians(cam["fov"] / 2))
     objects = []
@@ -129,17 +148,17 @@ def _place_objects(rng: random.Random, cam: dict, room: dict | None, n: int) -> 
             x_lo, x_hi = max(x_lo, room["x_left"] + 0.7), min(x_hi, room["x_right"] - 0.7)
         x = x_lo + (col + rng.uniform(0.3, 0.7)) / 3 * (x_hi - x_lo)
         shape = rng.choice(SHAPES)
-        size = _object_size(rng, shape)
         yaw = rng.uniform(0, 90) if shape == "box" and rng.random() < 0.5 else 0.0
-        footprint = math.hypot(size[0], size[2]) if yaw else max(size[0], size[2])
-        shrink = min(1.0, 0.42 * min((x_hi - x_lo) / 3, (z1 - z0) / 3) / footprint)
-        size = [s * shrink for s in size]
-        pattern = rng.choice(_OBJECT_PATTERNS)
-        wood = pattern == "wood"
-        mat = _material(rng, None, pattern, "brown" if wood else None,
-                        (0.7, 0.47, 0.27) if wood else None, _OBJECT_SCALE[pattern])
-        objects.append({"shape": shape, **{k: mat[k] for k in ("colour", "pattern", "rgb", "scale")},
-                        "center": [x, size[1], z], "size": size, "yaw": yaw})
+        size = _fit(_object_size(rng, shape), yaw, 0.42 * min((x_hi - x_lo) / 3, (z1 - z0) / 3))
+        objects.append(_new_object(rng, shape, size, yaw, x, 0.0, z, None))
+    for k, base in enumerate(list(objects)):
+        if base["shape"] != "box" or len(objects) >= most or rng.random() >= _STACK_PROB:
+            continue
+        shape = rng.choice(SHAPES)
+        yaw = base["yaw"] if shape == "box" else 0.0
+        size = _fit(_object_size(rng, shape), yaw, 0.8 * min(base["size"][0], base["size"][2]))
+        top = base["center"][1] + base["size"][1]
+        objects.append(_new_object(rng, shape, size, yaw, base["center"][0], top, base["center"][2], k))
     return objects
 
 
@@ -168,7 +187,7 @@ def sample_graph(seed: int, cfg: WorldConfig = WorldConfig()) -> dict:
         elev, azim = math.radians(rng.uniform(25, 65)), math.radians(rng.uniform(-150, 150))
         light = {"type": "sun", "direction": [math.cos(elev) * math.sin(azim), math.sin(elev),
                                               -math.cos(elev) * math.cos(azim)]}
-    objects = _place_objects(rng, cam, room, rng.randint(1, cfg.max_objects))
+    objects = _place_objects(rng, cam, room, rng.randint(1, cfg.max_objects), cfg.max_objects)
     return {"seed": seed, "indoor": indoor, "camera": cam, "room": room, "floor": floor,
             "walls": walls, "sky": sky, "light": light, "ambient": rng.uniform(0.25, 0.45),
             "fog": 0.0 if indoor or rng.random() < 0.5 else rng.uniform(0.005, 0.03),
