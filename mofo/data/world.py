@@ -624,6 +624,21 @@ def _edges(sid: torch.Tensor, rgb: torch.Tensor, res: int, contrast: float) -> t
     return edge
 
 
+def _pack(mask: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The True entries of mask (B, P), `group` to a row: each scene's run padded to a multiple
+    of `group` with its own first entry. Returns the flat indices b * P + p (R * group,) and
+    the scene of each row (R,)."""
+    flat = mask.reshape(-1).nonzero().squeeze(1)
+    count = mask.sum(1)
+    start, padded = torch.cumsum(count, 0) - count, (count + group - 1) // group * group
+    scene = torch.repeat_interleave(torch.arange(mask.shape[0]), padded)
+    out = flat.index_select(0, start.index_select(0, scene))  # padding: the scene's first entry
+    of = flat // mask.shape[1]
+    rank = torch.arange(flat.numel()) - start.index_select(0, of)
+    out.index_copy_(0, (torch.cumsum(padded, 0) - padded).index_select(0, of) + rank, flat)
+    return out, scene[::group]
+
+
 def _antialias(scene, sid, rgb, res, cfg, group: int = 8):
     """Quincunx antialiasing: edge pixels become 1/2 centre + 1/8 of each of their 4 corner rays.
 
@@ -640,15 +655,8 @@ def _antialias(scene, sid, rgb, res, cfg, group: int = 8):
     for di in (0, 1):
         for dj in (0, 1):
             corner[:, di:di + res, dj:dj + res] |= edge
-    flat = corner.reshape(-1).nonzero().squeeze(1)  # flat (b, corner)
-    count = corner.reshape(b, -1).sum(1)
-    start = torch.cumsum(count, 0) - count
-    padded = (count + group - 1) // group * group
-    slot_scene = torch.repeat_interleave(torch.arange(b), padded)
-    slots = flat.index_select(0, start.index_select(0, slot_scene))  # the scene's first corner
-    rank = torch.arange(flat.numel()) - start.index_select(0, flat // side**2)
-    slots.index_copy_(0, (torch.cumsum(padded, 0) - padded).index_select(0, flat // side**2) + rank, flat)
-    part = scene.index(slot_scene[::group])
+    slots, rows = _pack(corner.reshape(b, -1), group)
+    part = scene.index(rows)
     at = torch.arange(side, dtype=torch.float32) - res / 2
     q = slots % side**2
     xy = torch.stack([at.index_select(0, q % side), at.index_select(0, q // side)], -1).view(-1, group, 2)
