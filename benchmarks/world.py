@@ -61,7 +61,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--json", default="benchmarks/results/world.json")
     args = ap.parse_args()
-    sizes = {32: (4096, 256), 64: (2048, 256), 256: (128, 16)}  # res: (samples, batch)
+    # res: (samples, batch); enough samples that worker start-up (~0.5 s) is a small share
+    sizes = {32: (16384, 256), 64: (8192, 128), 256: (256, 16)}
     rows = []
     for res, (n, batch) in sizes.items():
         rows.append({"res": res, "single": single(res, n, batch),
