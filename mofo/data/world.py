@@ -206,7 +206,7 @@ class Scene:
     focal: (B,) pixels; room: (B, 4) x_left, x_right, z_back, wall top (inf outdoors);
     ceiling: (B,) bool; light: (B, 3) point position or sun direction; point: (B,) bool;
     ambient, fog: (B,); sky: (B, 2, 3) horizon, zenith; fog_rgb: (B, 3);
-    kind: (B, K) long; center, size (half extents): (B, K, 3); quadric: (B, K, 5) (`_QUADRIC`);
+    center, size (half extents): (B, K, 3); quadric: (B, K, 5) (`_QUADRIC` of the shape);
     rot: (B, K, 2) cos, sin of yaw; alive: (B, K) bool;
     rgb: (B, S, 3), pattern: (B, S) long, scale: (B, S) per surface id (S = OBJ0 + K).
     """
@@ -222,7 +222,6 @@ class Scene:
     fog: torch.Tensor
     sky: torch.Tensor
     fog_rgb: torch.Tensor
-    kind: torch.Tensor
     center: torch.Tensor
     size: torch.Tensor
     quadric: torch.Tensor
@@ -239,7 +238,7 @@ class Scene:
     def slots(self, k: int) -> "Scene":
         """The same scenes with object slots cut to the first `k` (alive slots come first)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out.update({n: out[n][:, :k] for n in ("kind", "center", "size", "quadric", "rot", "alive")})
+        out.update({n: out[n][:, :k] for n in ("center", "size", "quadric", "rot", "alive")})
         out.update({n: out[n][:, :OBJ0 + k] for n in ("rgb", "pattern", "scale")})
         return Scene(**out)
 
@@ -270,7 +269,7 @@ def _scene_row(g: dict, res: int, k: int) -> dict:
     surfaces = [g["floor"], g["floor"], *[g["walls"]] * 3, _CEILING_MATERIAL, *objs]
     surfaces += [surfaces[-1]] * pad
     horizon, zenith = SKIES[g["sky"]]
-    kinds = [SHAPES.index(o["shape"]) for o in objs] + [0] * pad
+    shapes = [SHAPES.index(o["shape"]) for o in objs] + [0] * pad
     return {
         "cam": camera_basis(g["camera"]["pitch"]),
         "origin": [0.0, g["camera"]["height"], 0.0],
@@ -282,10 +281,9 @@ def _scene_row(g: dict, res: int, k: int) -> dict:
         "ambient": g["ambient"], "fog": g["fog"],
         "sky": [horizon, zenith],
         "fog_rgb": horizon if not g["indoor"] else (0.7, 0.7, 0.7),
-        "kind": kinds,
         "center": [o["center"] for o in objs] + [[0.0, -1e3, 0.0]] * pad,
         "size": [o["size"] for o in objs] + [[1.0] * 3] * pad,
-        "quadric": [_QUADRIC[i] for i in kinds],
+        "quadric": [_QUADRIC[i] for i in shapes],
         "rot": [[math.cos(math.radians(o["yaw"])), math.sin(math.radians(o["yaw"]))] for o in objs] + [[1.0, 0.0]] * pad,
         "alive": [True] * len(objs) + [False] * pad,
         "rgb": [s["rgb"] for s in surfaces],
