@@ -100,9 +100,10 @@ def _material(rng: random.Random, name, pattern, colour, rgb, scale) -> dict:
 def _object_size(rng: random.Random, shape: str) -> list[float]:
     if shape == "sphere":
         return [rng.uniform(0.15, 0.55)] * 3
-    if shape in ("cylinder", "cone"):
-        r = rng.uniform(0.12, 0.4) if shape == "cylinder" else rng.uniform(0.15, 0.45)
-        return [r, rng.uniform(0.2, 0.7) if shape == "cylinder" else rng.uniform(0.25, 0.6), r]
+    if shape in ("cylinder", "cone"):  # (radius range, half-height range)
+        radius, half_height = ((0.12, 0.4), (0.2, 0.7)) if shape == "cylinder" else ((0.15, 0.45), (0.25, 0.6))
+        r = rng.uniform(*radius)
+        return [r, rng.uniform(*half_height), r]
     if rng.random() < 0.4:
         return [rng.uniform(0.15, 0.5)] * 3
     return [rng.uniform(0.12, 0.55), rng.uniform(0.12, 0.5), rng.uniform(0.12, 0.55)]
@@ -408,7 +409,8 @@ def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, near: torch.Ten
     """
     n_b, n_k, n_r = near.shape
     pair = near.flatten().nonzero().squeeze(1)  # flat (b, k, r)
-    b, ray = pair // (n_k * n_r), pair // (n_k * n_r) * n_r + pair % n_r
+    b = pair // (n_k * n_r)
+    ray = b * n_r + pair % n_r
     enter = _enter(_rows(o, b if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, pair // n_r))
     limit = t_max if isinstance(t_max, float) else t_max.reshape(-1).index_select(0, ray)
     t = torch.full((near.numel(),), math.inf)
@@ -647,8 +649,10 @@ def _antialias(scene, sid, rgb, res, cfg, group: int = 8):
     (one scene row per group; padded with the scene's first corner), so that the per-row
     scene fields are shared by several rays.
     """
+    if not cfg.antialias:
+        return rgb
     edge = _edges(sid, rgb, res, cfg.edge_contrast)
-    if not cfg.antialias or not edge.any():
+    if not edge.any():
         return rgb
     b, side = edge.shape[0], res + 1
     corner = torch.zeros(b, side, side, dtype=torch.bool)
