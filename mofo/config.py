@@ -11,6 +11,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+IMAGE_TARGETS = ("v", "x")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -27,6 +29,7 @@ class ModelConfig:
     guidance_embed: bool = False  # guidance-distilled FLUX models: vec_img += guidance_in(emb(guidance))
     with_depth: bool = True  # False: plain text-to-image DiT (pre-training)
     depth_mask_input: bool = False  # feed the validity mask beside the depth values (METHOD §6)
+    image_target: str = "v"  # what the image head predicts: "v" (velocity, the release) or "x" (clean image, JiT)
     # tokens
     resolution: int = 32  # square training resolution in pixels
     patch_size: int = 4  # pixels per token side (image and depth share the grid)
@@ -46,6 +49,8 @@ class ModelConfig:
             raise ValueError(f"axes_dim {self.axes_dim} must sum to the head dim {self.head_dim}")
         if any(d % 2 for d in self.axes_dim):
             raise ValueError(f"every RoPE axis needs an even number of dims, got {self.axes_dim}")
+        if self.image_target not in IMAGE_TARGETS:
+            raise ValueError(f"unknown image_target {self.image_target!r}; use one of {', '.join(IMAGE_TARGETS)}")
         if self.resolution % self.patch_size:
             raise ValueError(f"resolution {self.resolution} is not divisible by the token size {self.patch_size}")
 

@@ -146,7 +146,10 @@ class ModalityDiT(nn.Module):
         depth: (B, M, C_depth) noisy depth tokens or None (T2I mode);
         *_ids: (N|L|M, 4) RoPE positions (`position_ids`); t_*: (B,) in [0, 1], 1 = noise;
         guidance: (B,) distilled CFG scale (`cfg.guidance_embed` models only).
-        Returns (v_img (B, N, C_img), x0_depth (B, M, p*p) or None).
+        Returns (v_img (B, N, C_img), x0_depth (B, M, p*p) or None). With
+        `cfg.image_target == "x"` the image head predicts the clean image and
+        `forward` returns the velocity it implies (`x0_to_velocity`), so losses,
+        distillation and samplers always see a velocity.
         """
         use_depth = depth is not None
         if use_depth and not self.with_depth:
@@ -174,6 +177,8 @@ class ModalityDiT(nn.Module):
             x = self._run(block, x, single_mod, pe)
 
         v_img = self.final_layer(x[:, n_txt : n_txt + n_img], vec_img)
+        if self.cfg.image_target == "x":
+            v_img = x0_to_velocity(img, v_img, t_img)
         if not use_depth:
             return v_img, None
         d = x[:, n_txt + n_img :]
@@ -182,6 +187,14 @@ class ModalityDiT(nn.Module):
         for block in self.depth_decoder_blocks:
             d = self._run(block, d, dec_mod, pe_depth)
         return v_img, self.depth_final_layer(d, vec_depth)
+
+
+def x0_to_velocity(x_t: Tensor, x0: Tensor, t: Tensor, t_min: float = 0.05) -> Tensor:
+    """Velocity `eps - x0` implied by a clean estimate: `(x_t - x0) / max(t, t_min)`.
+
+    x_t, x0: (B, N, C); t: (B,). Exact for t >= t_min (JiT's clipped denominator below).
+    """
+    return (x_t - x0) / t.clamp_min(t_min).view(-1, 1, 1).to(x0.dtype)
 
 
 def per_token(first: tuple, second: tuple, n_first: int, n_second: int) -> tuple:

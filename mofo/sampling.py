@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .flow import depth_input
-from .model import position_ids
+from .model import position_ids, x0_to_velocity
 
 MODES = ("joint", "i2d", "d2i")
 
@@ -100,7 +100,7 @@ def sample(
         if mode != "i2d":
             x_img = x_img + (t_img[i + 1] - t_img[i]) * v.float()
         if mode != "d2i" and x0 is not None:
-            v_depth = (x_depth - x0.float()) / t_depth[i].clamp_min(0.05)
+            v_depth = x0_to_velocity(x_depth, x0.float(), t_depth[i].expand(b))
             x_depth = x_depth + (t_depth[i + 1] - t_depth[i]) * v_depth
     if refine and mode == "joint":
         _, x_depth = sample(model, "i2d", txt, txt_uncond, grid, image=x_img, steps=steps, mu=mu, generator=generator)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from conftest import randomize
-from mofo.model import ModalityDiT, position_ids
+from mofo.model import ModalityDiT, position_ids, x0_to_velocity
 
 RELEASE_DOUBLE = ["qkv.weight", "norm.query_norm.scale", "norm.key_norm.scale", "proj.weight"]
 
@@ -156,3 +156,38 @@ def test_forward_compiles_without_graph_breaks(tiny_cfg):
         explanation = torch._dynamo.explain(model)(**kwargs)
         assert explanation.graph_break_count == 0, explanation.break_reasons
         assert explanation.graph_count == 1
+
+
+def test_x0_to_velocity_recovers_the_flow_velocity():
+    """For x_t = (1 - t) x0 + t eps, the velocity implied by the true x0 is eps - x0 (t >= 0.05)."""
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(3, 5, 7, generator=g, dtype=torch.float64), torch.randn(3, 5, 7, generator=g, dtype=torch.float64)
+    t = torch.tensor([0.05, 0.5, 1.0], dtype=torch.float64)
+    x_t = (1 - t.view(-1, 1, 1)) * x0 + t.view(-1, 1, 1) * eps
+    torch.testing.assert_close(x0_to_velocity(x_t, x0, t), eps - x0)
+    small = torch.tensor([0.01, 0.0, 0.02], dtype=torch.float64)  # clipped denominator below t = 0.05
+    torch.testing.assert_close(x0_to_velocity(x0, x0 + 1, small), torch.full_like(x0, -20.0))
+
+
+@pytest.mark.parametrize("with_depth", [False, True])
+def test_x_target_returns_the_velocity_of_its_clean_estimate(tiny_cfg, with_depth):
+    """An x-target model is the v-target network whose head output is read as x0:
+    forward returns (x_t - head) / max(t, 0.05); the depth output is unchanged."""
+    cfg = tiny_cfg.replace(with_depth=with_depth)
+    v_model = randomize(ModalityDiT(cfg))
+    x_model = ModalityDiT(cfg.replace(image_target="x"))
+    x_model.load_state_dict(v_model.state_dict())
+    x = inputs(cfg)
+    x["t_img"] = torch.tensor([0.01, 0.7])  # one level below the clip
+    args = x if with_depth else t2i_inputs(x)
+    head, d_v = v_model(**args)
+    v, d_x = x_model(**args)
+    expected = (x["img"] - head) / torch.tensor([0.05, 0.7]).view(-1, 1, 1)
+    torch.testing.assert_close(v, expected)
+    if with_depth:
+        torch.testing.assert_close(d_x, d_v)
+
+
+def test_unknown_image_target_is_rejected(tiny_cfg):
+    with pytest.raises(ValueError, match="image_target"):
+        tiny_cfg.replace(image_target="eps")
