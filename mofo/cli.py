@@ -290,6 +290,10 @@ def add_eval_commands(sub):
     source = p.add_mutually_exclusive_group()
     source.add_argument("--model", help="checkpoint to run image-to-depth with")
     source.add_argument("--predictions", help="folder of saved predictions, <key>.npy at ground-truth resolution")
+    source.add_argument("--baseline", choices=["constant", "ramp"],
+                        help="score a trivial baseline that ignores the image (constant map, or depth rising toward the top row)")
+    p.add_argument("--grey-input", action="store_true",
+                   help="with --model: feed a flat mid-grey image of the same size instead of the photo (does the model read the image?)")
     p.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
     p.add_argument("--ensemble", type=int, default=1, help="K seeds per image, aligned then per-pixel median")
     p.add_argument("--seed", type=int, default=0)
@@ -303,22 +307,29 @@ def add_eval_commands(sub):
 
 def run_eval(args):
     from .data.benchmarks import open_benchmark
-    from .evaluate import evaluate, evaluate_saved
+    from .evaluate import evaluate, evaluate_baseline, evaluate_saved
 
-    if args.model is None and args.predictions is None:
-        raise UsageError("give --model CKPT to run the model or --predictions DIR to score saved predictions")
+    if args.model is None and args.predictions is None and args.baseline is None:
+        raise UsageError("give --model CKPT to run the model, --predictions DIR to score saved predictions "
+                         "or --baseline constant|ramp")
+    if args.grey_input and args.model is None:
+        raise UsageError("--grey-input needs --model")
     if args.depth_scale is not None and args.benchmark != "folder":
         raise UsageError("--depth-scale applies to --benchmark folder only")
     kw = {} if args.depth_scale is None else {"depth_scale": args.depth_scale}
     dataset = open_benchmark(args.benchmark, args.root, **kw)
     if args.predictions is not None:
         report = evaluate_saved(dataset, args.predictions, limit=args.limit, alignment=args.align)
+    elif args.baseline is not None:
+        report = evaluate_baseline(dataset, args.baseline, limit=args.limit, alignment=args.align)
     else:
         from .pipeline import Pipeline
 
         pipe = Pipeline.from_pretrained(args.model)
 
         def predict(image, seed):
+            if args.grey_input:
+                image = image * 0 + 128
             return pipe.depth(image, steps=args.steps, seed=seed)
 
         report = evaluate(dataset, predict, ensemble=args.ensemble, seed=args.seed, limit=args.limit, alignment=args.align)

@@ -32,6 +32,24 @@ from mofo.data.viz import to_uint8
 
 METRICS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1", "delta2", "delta3", "silog")
 ALIGNMENTS = ("affine", "disparity", "median")
+BASELINES = ("constant", "ramp")
+
+
+def baseline_depth(name: str, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) float64 prediction of a trivial baseline that never looks at the image.
+
+    "constant": 1 everywhere (aligned, it becomes the image's mean or median depth);
+    "ramp": depth rising linearly from 1 at the bottom row to 2 at the top row, the
+    layout of a ground plane seen from above it. Scored through the same alignment
+    as a model, they tell whether a model reads anything from the image.
+    """
+    h, w = shape
+    if name == "constant":
+        return np.ones((h, w))
+    if name == "ramp":
+        rows = np.linspace(2.0, 1.0, h) if h > 1 else np.ones(1)
+        return np.repeat(rows[:, None], w, axis=1)
+    raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
 
 
 def eval_mask(gt: np.ndarray, valid: np.ndarray, spec: EvalSpec) -> np.ndarray:
@@ -166,6 +184,13 @@ def evaluate(dataset: Benchmark, predict: Callable[[np.ndarray, int], np.ndarray
     if ensemble < 1:
         raise ValueError(f"ensemble must be >= 1, got {ensemble}")
     return _score(dataset, lambda s: [predict(to_uint8(s["image"]), seed + k) for k in range(ensemble)], limit, alignment)
+
+
+def evaluate_baseline(dataset: Benchmark, name: str, *, limit: int | None = None,
+                      alignment: str = "affine") -> Report:
+    """Score a trivial baseline (`baseline_depth`) at each ground truth's size."""
+    baseline_depth(name, (1, 1))  # unknown names fail before any image is read
+    return _score(dataset, lambda s: [baseline_depth(name, tuple(s["depth"].shape[-2:]))], limit, alignment)
 
 
 def evaluate_saved(dataset: Benchmark, pred_dir: str | Path, *, limit: int | None = None,

@@ -14,7 +14,7 @@ from PIL import Image
 
 from mofo.cli import main
 from mofo.data import benchmarks as bm
-from mofo.evaluate import (METRICS, align, depth_metrics, eval_mask, evaluate, evaluate_saved, load_prediction,
+from mofo.evaluate import (METRICS, align, baseline_depth, depth_metrics, eval_mask, evaluate, evaluate_saved, load_prediction,
                            score_sample)
 
 REALDATA = bm.RealData.default_root
@@ -469,3 +469,49 @@ def test_cli_model_runs_the_pipeline(tmp_path, monkeypatch, capsys):
     assert calls == [("load", "ckpt")] + [("depth", 5, 3), ("depth", 5, 4)] * 2
     result = json.loads(out.read_text())
     assert result["n_images"] == 2 and result["abs_rel"] < 1e-6 and result["delta1"] == 1.0
+
+
+def test_baselines_ignore_the_image_and_score_like_their_definition():
+    ramp = baseline_depth("ramp", (5, 3))
+    np.testing.assert_allclose(ramp[:, 0], [2.0, 1.75, 1.5, 1.25, 1.0])  # rises toward the top row
+    assert (ramp == ramp[:, :1]).all() and (baseline_depth("constant", (4, 6)) == 1).all()
+    # a ground truth that is an affine map of the rows is explained exactly by the ramp
+    rows = np.arange(10, dtype=np.float64)[:, None].repeat(8, axis=1)
+    gt = 9.0 - 0.5 * rows
+    assert score_sample([baseline_depth("ramp", gt.shape)], gt, gt > 0, bm.EvalSpec(1e-3, 10.0))["abs_rel"] < 1e-12
+    with pytest.raises(ValueError, match="unknown baseline 'tilt'"):
+        baseline_depth("tilt", (2, 2))
+
+
+def test_cli_baselines_end_to_end(tmp_path, capsys):
+    depths = make_folder(tmp_path / "bench")
+    for name in ("constant", "ramp"):
+        out = tmp_path / f"{name}.json"
+        assert main(["eval", "--benchmark", "folder", "--root", str(tmp_path / "bench"), "--baseline", name,
+                     "--json", str(out)]) == 0
+        result = json.loads(out.read_text())
+        h, w = depths[0].shape
+        base = baseline_depth(name, (h, w))
+        want = [ref_score(base, g, g > 1e-3, 1e-3, math.inf)["abs_rel"] for g in depths]
+        assert result["abs_rel"] == pytest.approx(np.mean(want), rel=1e-6) and result["n_images"] == 3
+    assert main(["eval", "--benchmark", "folder", "--root", str(tmp_path / "bench"), "--baseline", "ramp",
+                 "--grey-input"]) == 2
+    assert "--grey-input needs --model" in capsys.readouterr().err
+
+
+def test_cli_grey_input_feeds_a_flat_image_of_the_same_size(tmp_path, monkeypatch):
+    make_folder(tmp_path / "bench", n=2)
+    seen = []
+
+    class FakePipeline:
+        @classmethod
+        def from_pretrained(cls, path):
+            return cls()
+
+        def depth(self, image, steps=None, seed=0):
+            seen.append(image.copy())
+            return np.ones(image.shape[:2], np.float32)
+
+    monkeypatch.setitem(sys.modules, "mofo.pipeline", types.SimpleNamespace(Pipeline=FakePipeline))
+    assert main(["eval", "--benchmark", "folder", "--root", str(tmp_path / "bench"), "--model", "m", "--grey-input"]) == 0
+    assert len(seen) == 2 and all(im.shape == (12, 16, 3) and im.dtype == np.uint8 and (im == 128).all() for im in seen)
