@@ -4,6 +4,8 @@ Only objects visible in the rendered image (see `world.describe`) are named, and
 relation is checked against the image (left/right: pixel centroids) or the geometry
 (in front of / behind: camera-frame depth of the centres, with overlapping columns; on:
 the scene graph's support).
+Rooms and streets name their family ("a bedroom with ...", "a street with ...") and the
+assemblies (furniture, cars, trees) whose parts cover enough of the image.
 Captions stay at most 25 words (the text encoder's window is 32 tokens).
 """
 from __future__ import annotations
@@ -93,8 +95,14 @@ def _listing(objs: list[dict], rng: random.Random) -> str:
 def caption(graph: dict, res: int) -> tuple[str, list]:
     """A caption for a described scene graph, and the relations it states [(i, rel, j)].
 
-    Deterministic from graph["seed"]; objects are those with graph["objects"][i]["visible"].
+    Deterministic from graph["seed"]; objects are those with graph["objects"][i]["visible"];
+    rooms and streets name their visible assemblies (`room_caption`, `street_caption`).
     """
+    family = graph.get("family", "open")
+    if family == "room":
+        return room_caption(graph, res), []
+    if family == "street":
+        return street_caption(graph, res), []
     rng = random.Random(graph["seed"] ^ 0x5EED)
     objs = [o for o in graph["objects"] if o["visible"]]
     place = _place(graph, rng)
@@ -118,3 +126,88 @@ def caption(graph: dict, res: int) -> tuple[str, list]:
     if len(text.split()) > MAX_WORDS:
         text, relations = f"{_counts(objs)} {place}", []
     return text, relations
+
+
+# --- rooms and streets (mofo/data/scenes.py) -------------------------------------------------
+
+# Plane surface ids (world.py): SKY, FLOOR, WALL_LEFT, WALL_RIGHT, WALL_BACK, CEILING, WALL_FRONT, PAVEMENT.
+_SKY, _FLOOR, _LEFT, _RIGHT, _BACK, _PAVEMENT = 0, 1, 2, 3, 4, 7
+FURNITURE_NOUNS = {"bed": "bed", "table": "table", "chair": "chair", "sofa": "sofa", "armchair": "armchair",
+                   "cabinet": "cabinet", "nightstand": "nightstand", "wardrobe": "wardrobe",
+                   "bookshelf": "bookshelf", "counter": "kitchen counter", "fridge": "fridge", "tv": "tv",
+                   "desk": "desk", "rug": "rug", "plant": "plant", "door": "door", "picture": "picture",
+                   "ceiling light": "ceiling lamp", "car": "car", "tree": "tree", "street light": "street light"}
+
+
+def _shown(graph: dict, entry: dict, res: int) -> bool:
+    """An assembly is named when its parts together cover >= 0.5 % of the image."""
+    first, stop = entry["slots"]
+    return sum(o["pixels"] for o in graph["objects"][first:stop]) >= max(4, 0.005 * res * res)
+
+
+def _group_phrase(entry: dict, rng: random.Random) -> str:
+    noun = FURNITURE_NOUNS[entry["kind"]]
+    adjective = entry.get("material") if entry.get("material") == "wooden" else entry.get("colour", "")
+    if entry["kind"] in ("plant", "picture", "ceiling light", "tv", "tree", "street light") or rng.random() < 0.3:
+        adjective = ""
+    return f"{adjective} {noun}".strip()
+
+
+def _grouped_listing(entries: list[dict], rng: random.Random, most: int) -> str:
+    """'a wooden table, two chairs and a blue sofa': one phrase per kind (counted when several)."""
+    kinds: dict[str, list[dict]] = {}
+    for e in entries:
+        kinds.setdefault(e["kind"], []).append(e)
+    items = []
+    for kind, group in list(kinds.items())[:most]:
+        noun = FURNITURE_NOUNS[kind]
+        items.append(_article(_group_phrase(group[0], rng)) if len(group) == 1 else f"{NUMBERS[len(group)]} {noun}s")
+    if not items:
+        return ""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def room_caption(graph: dict, res: int) -> str:
+    """'a bedroom with a wooden bed, a white cabinet and a window on a tiled floor'."""
+    rng = random.Random(graph["seed"] ^ 0x5EED)
+    kind = graph["room"]["kind"]
+    shown = [e for e in graph["furniture"] if _shown(graph, e, res)]
+    outside = graph["surface_pixels"][_SKY] + graph["surface_pixels"][_PAVEMENT]
+    listing = _grouped_listing(shown, rng, 4)
+    window = "a window" if outside >= max(4, 0.005 * res * res) else ""
+    if window:
+        listing = f"{listing} and {window}" if listing and " and " not in listing else (listing and f"{listing}, {window}") or window
+    floor = graph["floor"]["name"] if graph["surface_pixels"][_FLOOR] >= 0.02 * res * res else ""
+    room = rng.choice((f"a {kind}", f"a {kind}", f"an indoor {kind}", f"the {kind}"))
+    if not listing:
+        text = f"an empty {kind}" + (f" with a {floor}" if floor else "")
+    elif rng.random() < 0.5:
+        text = f"{room} with {listing}" + (f" on a {floor}" if floor and rng.random() < 0.5 else "")
+    else:
+        text = f"{listing} in {room}"
+    return " ".join(text.split()[:MAX_WORDS])
+
+
+def street_caption(graph: dict, res: int) -> str:
+    """'a street with two parked cars, trees and a street light between white buildings under a clear sky'."""
+    rng = random.Random(graph["seed"] ^ 0x5EED)
+    shown = [e for e in graph["things"] if _shown(graph, e, res)]
+    items = []
+    cars = [e for e in shown if e["kind"] == "car"]
+    if cars:
+        parked = "parked " if all(e["parked"] for e in cars) else ""
+        items.append(f"a {parked}{cars[0]['colour']} car" if len(cars) == 1 else f"{NUMBERS[len(cars)]} {parked}cars")
+    for kind in ("tree", "street light"):
+        n = sum(e["kind"] == kind for e in shown)
+        if n:
+            noun = FURNITURE_NOUNS[kind]
+            items.append(_article(noun) if n == 1 else rng.choice((f"{NUMBERS[n]} {noun}s", f"{noun}s")))
+    listing = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
+    pixels, enough = graph["surface_pixels"], 0.01 * res * res
+    sides = [graph["facades"][i]["name"] for i, sid in enumerate((_LEFT, _RIGHT, _BACK)) if pixels[sid] >= enough]
+    names = list(dict.fromkeys(sides))
+    buildings = "" if not names else f"between {' and '.join(names[:2])} buildings"
+    sky = SKY_PLACES[graph["sky"]] if pixels[_SKY] >= enough and rng.random() < 0.6 else ""
+    street = rng.choice(("a street", "a city street", "a road"))
+    text = f"{street} with {listing}" if listing else f"an empty {street.split()[-1]}"
+    return " ".join(f"{text} {buildings} {sky}".split()[:MAX_WORDS])

@@ -28,22 +28,23 @@ from typing import NamedTuple
 
 import torch
 
-# Surface ids in the rendered id map; objects follow from OBJ0 on.
-SKY, FLOOR, WALL_LEFT, WALL_RIGHT, WALL_BACK, CEILING, OBJ0 = range(7)
-SHAPES = ("sphere", "box", "cylinder", "cone")
+from mofo.data.scenes import room_graph, street_graph
+from mofo.data.textures import PALETTE, PATTERNS, _hash, patterns
+
+# Surface ids in the rendered id map; objects follow from OBJ0 on. WALL_FRONT closes a room
+# behind the camera; PAVEMENT is a street's pavement and the ground seen through a room's windows.
+SKY, FLOOR, WALL_LEFT, WALL_RIGHT, WALL_BACK, CEILING, WALL_FRONT, PAVEMENT, OBJ0 = range(9)
+FAMILIES = ("open", "room", "street")  # scene families; "mix" draws one per scene (WorldConfig.mix)
+OPEN, ROOM, STREET = range(3)
+SHAPES = ("sphere", "box", "cylinder", "cone")  # the open family's draws
 # Unit shapes are the slab {|p|_inf <= 1} intersected with the quadric
 # {qx x^2 + qy y^2 + qz z^2 + l y <= k}: (qx, qy, qz, l, k) per shape. The cone,
-# x^2 + z^2 <= ((1 - y) / 2)^2, has its apex at y = 1 and its base (radius 1) at y = -1.
-_QUADRIC = ([1.0, 1.0, 1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0, 1.0], [1.0, 0.0, 1.0, 0.0, 1.0],
-            [1.0, -0.25, 1.0, 0.5, 0.25])
-PATTERNS = ("plain", "checker", "stripes", "speckle", "wood", "brick")
+# x^2 + z^2 <= ((1 - y) / 2)^2, has its apex at y = 1 and its base (radius 1) at y = -1;
+# the wheel is a cylinder along x.
+QUADRICS = {"sphere": [1.0, 1.0, 1.0, 0.0, 1.0], "box": [0.0, 0.0, 0.0, 0.0, 1.0],
+            "cylinder": [1.0, 0.0, 1.0, 0.0, 1.0], "cone": [1.0, -0.25, 1.0, 0.5, 0.25],
+            "wheel": [0.0, 1.0, 1.0, 0.0, 1.0]}
 
-PALETTE = {
-    "red": (0.85, 0.15, 0.12), "orange": (0.95, 0.5, 0.1), "yellow": (0.95, 0.85, 0.2),
-    "green": (0.2, 0.65, 0.25), "teal": (0.1, 0.6, 0.6), "blue": (0.15, 0.3, 0.85),
-    "purple": (0.5, 0.2, 0.7), "pink": (0.95, 0.55, 0.7), "brown": (0.55, 0.33, 0.15),
-    "white": (0.92, 0.92, 0.9), "gray": (0.5, 0.5, 0.52), "black": (0.13, 0.13, 0.13),
-}
 # (name, pattern, colour name or None for any palette colour, colour override, cells per metre)
 FLOORS = (("wooden floor", "wood", "brown", (0.72, 0.5, 0.3), 4.0),
           ("tiled floor", "checker", None, None, 1.5),
@@ -68,7 +69,15 @@ _OBJECT_SCALE = {"checker": 5.0, "stripes": 8.0, "speckle": 12.0, "wood": 10.0, 
 
 @dataclass(frozen=True)
 class WorldConfig:
-    """How scenes are drawn and rendered (lengths in metres, angles in degrees)."""
+    """How scenes are drawn and rendered (lengths in metres, angles in degrees).
+
+    family: "open" (objects on a floor or ground: the original world), "room", "street" or
+    "mix" (one family per scene, drawn from its seed with the weights `mix`). fov / pitch /
+    height / indoor_prob / max_objects are the open family's; rooms and streets draw their
+    cameras like NYUv2's and KITTI's (`scenes.ROOM_CAMERA`, `scenes.STREET_CAMERA`).
+    stretch: rooms and streets squeeze the sensor's whole frame (4:3, 3.3:1) into the square
+    image (fx != fy), as `Pipeline.depth` resizes a photo; False: square crops, fx = fy.
+    """
 
     res: int = 64
     max_objects: int = 6
@@ -80,6 +89,13 @@ class WorldConfig:
     max_depth: float = 80.0
     edge_contrast: float = 0.12  # luminance step between neighbours that gets antialiased
     chunk_rays: int = 1 << 17  # rays per batched tensor op (keeps the tensors in cache)
+    family: str = "open"
+    mix: tuple[tuple[str, float], ...] = (("room", 0.4), ("street", 0.4), ("open", 0.2))
+    stretch: bool = True
+
+    def __post_init__(self):
+        if self.family not in (*FAMILIES, "mix"):
+            raise ValueError(f"unknown scene family {self.family!r}; use one of {', '.join(FAMILIES)} or mix")
 
 
 # --- scene graphs: one seeded Python draw per scene ---------------------------------------
@@ -165,8 +181,26 @@ def _place_objects(rng: random.Random, cam: dict, room: dict | None, n: int, mos
     return objects
 
 
+def family_of(seed: int, cfg: WorldConfig) -> str:
+    """The family of scene `seed`: cfg.family, or for "mix" a draw from the seed alone."""
+    if cfg.family != "mix":
+        return cfg.family
+    names, weights = zip(*cfg.mix)
+    return random.Random(seed ^ 0xFA111).choices(names, weights)[0]
+
+
 def sample_graph(seed: int, cfg: WorldConfig = WorldConfig()) -> dict:
     """Draw one scene graph from `seed` (JSON-able; angles in degrees, lengths in metres)."""
+    family = family_of(seed, cfg)
+    if family == "room":
+        return room_graph(seed, cfg.stretch)
+    if family == "street":
+        return street_graph(seed, cfg.stretch)
+    return open_graph(seed, cfg)
+
+
+def open_graph(seed: int, cfg: WorldConfig = WorldConfig()) -> dict:
+    """The open family: 1-6 primitives on a floor (rooms of three walls) or on the ground."""
     rng = random.Random(seed)
     indoor = rng.random() < cfg.indoor_prob
     cam = {"fov": rng.uniform(*cfg.fov), "pitch": rng.uniform(*cfg.pitch),
@@ -191,7 +225,7 @@ def sample_graph(seed: int, cfg: WorldConfig = WorldConfig()) -> dict:
         light = {"type": "sun", "direction": [math.cos(elev) * math.sin(azim), math.sin(elev),
                                               -math.cos(elev) * math.cos(azim)]}
     objects = _place_objects(rng, cam, room, rng.randint(1, cfg.max_objects), cfg.max_objects)
-    return {"seed": seed, "indoor": indoor, "camera": cam, "room": room, "floor": floor,
+    return {"seed": seed, "family": "open", "indoor": indoor, "camera": cam, "room": room, "floor": floor,
             "walls": walls, "sky": sky, "light": light, "ambient": rng.uniform(0.25, 0.45),
             "fog": 0.0 if indoor or rng.random() < 0.5 else rng.uniform(0.005, 0.03),
             "objects": objects}
@@ -201,24 +235,40 @@ def sample_graph(seed: int, cfg: WorldConfig = WorldConfig()) -> dict:
 
 @dataclass
 class Scene:
-    """A batch of B scenes with K object slots, as tensors (float32 unless noted).
+    """A batch of B scenes with K object slots in G groups of at most P slots, as tensors
+    (float32 unless noted). All scenes of a batch that is rendered are of one family.
 
-    cam: (B, 3, 3) rows = camera right, down, forward in world; origin: (B, 3);
-    focal: (B,) pixels; room: (B, 4) x_left, x_right, z_back, wall top (inf outdoors);
+    family: (B,) long (index in FAMILIES); cam: (B, 3, 3) rows = camera right, down, forward
+    in world; origin: (B, 3); focal: (B, 2) fx, fy in pixels;
+    room: (B, 4) x_left, x_right, z_back, wall top (inf outdoors; a street: facade x left,
+    right, far facade z or inf, inf); front: (B,) a room's front wall z (-inf otherwise);
+    openings: (B, M, 5) a room's windows: wall id (-1: none), along-wall range, sill, top;
+    street: (B, 5) road x0, x1, facade segment length, lowest and highest building;
     ceiling: (B,) bool; light: (B, 3) point position or sun direction; point: (B,) bool;
-    ambient, fog: (B,); sky: (B, 2, 3) horizon, zenith; fog_rgb: (B, 3);
-    center, size (half extents): (B, K, 3); quadric: (B, K, 5) (`_QUADRIC` of the shape);
+    falloff: (B,) point-light falloff 1 / (1 + falloff d^2) (rooms); ambient, fog: (B,);
+    sky: (B, 2, 3) horizon, zenith; fog_rgb: (B, 3);
+    center, size (half extents): (B, K, 3); quadric: (B, K, 5) (`QUADRICS` of the shape);
     rot: (B, K, 2) cos, sin of yaw; alive: (B, K) bool;
-    rgb: (B, S, 3), pattern: (B, S) long, scale: (B, S) per surface id (S = OBJ0 + K).
+    box: (B, K, 2, 3) world-axis bounding box (min, max corner) of each slot, inflated (`_bound`);
+    gbox: (B, G, 2, 3) the box of each group; galive: (B, G); gfirst, gcount: (B, G) long, the
+    group's slots gfirst ... gfirst + gcount - 1 (the open family: one slot per group, group k = slot k);
+    crect, cvis, lrect, lbound, lbasis: culling rectangles of the groups (`_camera_rects`, `_light_rects`);
+    rgb: (B, S, 3), pattern: (B, S) long, scale: (B, S), emit: (B, S) bool per surface id (S = OBJ0 + K);
+    sensor: (B, 3) exposure gain, noise sigma, blur; noise_seed: (B,) long.
     """
 
+    family: torch.Tensor
     cam: torch.Tensor
     origin: torch.Tensor
     focal: torch.Tensor
     room: torch.Tensor
+    front: torch.Tensor
+    openings: torch.Tensor
+    street: torch.Tensor
     ceiling: torch.Tensor
     light: torch.Tensor
     point: torch.Tensor
+    falloff: torch.Tensor
     ambient: torch.Tensor
     fog: torch.Tensor
     sky: torch.Tensor
@@ -228,68 +278,189 @@ class Scene:
     quadric: torch.Tensor
     rot: torch.Tensor
     alive: torch.Tensor
+    box: torch.Tensor
+    gbox: torch.Tensor
+    galive: torch.Tensor
+    gfirst: torch.Tensor
+    gcount: torch.Tensor
+    crect: torch.Tensor
+    cvis: torch.Tensor
+    lrect: torch.Tensor
+    lbound: torch.Tensor
+    lbasis: torch.Tensor
     rgb: torch.Tensor
     pattern: torch.Tensor
     scale: torch.Tensor
+    emit: torch.Tensor
+    sensor: torch.Tensor
+    noise_seed: torch.Tensor
 
     def index(self, idx: torch.Tensor) -> "Scene":
         """The scenes at the indices `idx` (long tensor)."""
         return Scene(**{f.name: getattr(self, f.name).index_select(0, idx) for f in fields(self)})
 
-    def slots(self, k: int) -> "Scene":
-        """The same scenes with object slots cut to the first `k` (alive slots come first)."""
+    def slots(self, k: int, g: int | None = None) -> "Scene":
+        """The same scenes cut to the first `k` object slots and `g` groups (alive ones come first)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out.update({n: out[n][:, :k] for n in ("center", "size", "quadric", "rot", "alive")})
-        out.update({n: out[n][:, :OBJ0 + k] for n in ("rgb", "pattern", "scale")})
+        out.update({n: out[n][:, :k] for n in ("center", "size", "quadric", "rot", "alive", "box")})
+        out.update({n: out[n][:, :g or k] for n in ("gbox", "galive", "gfirst", "gcount", "crect", "cvis", "lrect",
+                                                    "lbound")})
+        out.update({n: out[n][:, :OBJ0 + k] for n in ("rgb", "pattern", "scale", "emit")})
         return Scene(**out)
 
     @staticmethod
     def from_graphs(graphs: list[dict], res: int) -> "Scene":
         k = max(1, max(len(g["objects"]) for g in graphs))
-        rows = [_scene_row(g, res, k) for g in graphs]
-        return Scene(**{n: torch.tensor([r[n] for r in rows]) for n in rows[0]})
+        groups = [_groups(g) for g in graphs]
+        n_g = max(1, max(len(m) for m in groups))
+        m = max([1] + [len(g["room"].get("openings", ())) for g in graphs if g["room"]])
+        rows = [_scene_row(g, res, k, groups[i], n_g, m) for i, g in enumerate(graphs)]
+        t = {n: torch.tensor([r[n] for r in rows]) for n in rows[0]}
+        t["crect"], t["cvis"] = _camera_rects(t)
+        t["lrect"], t["lbound"], t["lbasis"] = _light_rects(t)
+        return Scene(**t)
 
 
-def camera_basis(pitch_deg: float) -> list[list[float]]:
-    """Rows: camera right, down, forward in world coordinates for a camera pitched down."""
+def camera_basis(pitch_deg: float, yaw_deg: float = 0.0, roll_deg: float = 0.0) -> list[list[float]]:
+    """Rows: camera right, down, forward in world coordinates for a camera pitched down by
+    `pitch`, then rolled (clockwise in the image) by `roll`, then turned right by `yaw`."""
     p = math.radians(pitch_deg)
-    return [[1.0, 0.0, 0.0], [0.0, -math.cos(p), -math.sin(p)], [0.0, -math.sin(p), math.cos(p)]]
+    rows = [[1.0, 0.0, 0.0], [0.0, -math.cos(p), -math.sin(p)], [0.0, -math.sin(p), math.cos(p)]]
+    if roll_deg:
+        c, s = math.cos(math.radians(roll_deg)), math.sin(math.radians(roll_deg))
+        right, down = rows[0], rows[1]
+        rows[0] = [c * a + s * b for a, b in zip(right, down)]
+        rows[1] = [c * b - s * a for a, b in zip(right, down)]
+    if yaw_deg:
+        c, s = math.cos(math.radians(yaw_deg)), math.sin(math.radians(yaw_deg))
+        rows = [[c * x + s * z, y, c * z - s * x] for x, y, z in rows]
+    return rows
 
 
-def intrinsics(fov_deg: float, res: int) -> torch.Tensor:
-    """(3, 3) pinhole intrinsics in pixels for a square `res` image (see module docstring)."""
-    f = res / (2 * math.tan(math.radians(fov_deg) / 2))
-    return torch.tensor([[f, 0.0, res / 2], [0.0, f, res / 2], [0.0, 0.0, 1.0]])
+def intrinsics(fov_deg: float, res: int, vfov_deg: float | None = None) -> torch.Tensor:
+    """(3, 3) pinhole intrinsics in pixels for a square `res` image (see module docstring);
+    fy from `vfov_deg` when given (a stretched sensor frame), else fy = fx."""
+    fx = res / (2 * math.tan(math.radians(fov_deg) / 2))
+    fy = fx if vfov_deg is None else res / (2 * math.tan(math.radians(vfov_deg) / 2))
+    return torch.tensor([[fx, 0.0, res / 2], [0.0, fy, res / 2], [0.0, 0.0, 1.0]])
 
 
-def _scene_row(g: dict, res: int, k: int) -> dict:
+def camera_intrinsics(cam: dict, res: int) -> torch.Tensor:
+    """Intrinsics of a scene graph's camera: square pixels unless the graph stretches a frame."""
+    return intrinsics(cam["fov"], res, cam.get("vfov") if cam.get("vfov") != cam["fov"] else None)
+
+
+def camera_frame(cam: dict) -> tuple[list[list[float]], list[float]]:
+    """A scene graph's camera: basis rows (right, down, forward) and the origin in world."""
+    return (camera_basis(cam["pitch"], cam.get("yaw", 0.0), cam.get("roll", 0.0)),
+            [cam.get("x", 0.0), cam["height"], 0.0])
+
+
+def _groups(g: dict) -> list[list[int]]:
+    """Slot lists of the graph's groups (objects of one group are consecutive); the open
+    family's objects are each their own group."""
+    out: list[list[int]] = []
+    last = None
+    for k, o in enumerate(g["objects"]):
+        group = o.get("group", k)
+        if group != last:
+            out.append([])
+            last = group
+        out[-1].append(k)
+    return out
+
+
+def _bound(o: dict) -> list[list[float]]:
+    """An object's culling box (min, max corner): its yawed slab's world box grown by 1 % + 1 cm,
+    far beyond float rounding (so culling never drops a hit)."""
+    c, s = abs(math.cos(math.radians(o["yaw"]))), abs(math.sin(math.radians(o["yaw"])))
+    sx, sy, sz = o["size"]
+    half = [c * sx + s * sz, sy, s * sx + c * sz]
+    half = [h * 1.01 + 0.01 for h in half]
+    return [[x - h for x, h in zip(o["center"], half)], [x + h for x, h in zip(o["center"], half)]]
+
+
+def _group_bound(boxes: list[list[list[float]]]) -> list[list[float]]:
+    return [[min(b[0][i] for b in boxes) for i in range(3)], [max(b[1][i] for b in boxes) for i in range(3)]]
+
+
+_WALL_IDS = {"left": WALL_LEFT, "right": WALL_RIGHT, "back": WALL_BACK}
+
+
+def _planes_row(g: dict) -> dict:
+    """The family's plane geometry: room / street boxes, windows, street parameters."""
+    inf, room, family = math.inf, g["room"], g.get("family", "open")
+    row = {"front": -inf, "street": [0.0, 0.0, 1.0, 0.0, 0.0],
+           "room": [room["x_left"], room["x_right"], room["z_back"], room["height"]] if room else [-inf, inf, inf, inf]}
+    if family == "room":
+        row["front"] = room["z_front"]
+    if family == "street":
+        st = g["street"]
+        row["room"] = [st["x_left"], st["x_right"], st["z_end"] or inf, inf]
+        row["street"] = [*st["road"], st["segment"], *st["heights"]]
+    return row
+
+
+def _openings_row(g: dict, m: int) -> list[list[float]]:
+    openings = g["room"].get("openings", []) if g["room"] else []
+    rows = [[float(_WALL_IDS[o["wall"]]), *o["a"], *o["y"]] for o in openings]
+    return rows + [[-1.0, 0.0, 0.0, 0.0, 0.0]] * (m - len(rows))
+
+
+def _surfaces(g: dict) -> list[dict]:
+    """One material per plane surface id, SKY ... PAVEMENT (SKY's is unused)."""
+    floor, walls = g["floor"], g["walls"]
+    if g.get("family") == "street":
+        left, right, back = g["facades"]
+        return [floor, floor, left, right, back, _CEILING_MATERIAL, back, g["pavement"]]
+    if g.get("family") == "room":
+        return [floor, floor, walls, walls, walls, g["ceiling"], walls, g["outside"]]
+    return [floor, floor, walls, walls, walls, _CEILING_MATERIAL, floor, floor]
+
+
+def _scene_row(g: dict, res: int, k: int, groups: list[list[int]], n_g: int, m: int) -> dict:
     """One scene's fields as nested Python lists (`Scene.from_graphs` makes one tensor per field)."""
-    inf, room, objs = math.inf, g["room"], g["objects"]
+    objs, family = g["objects"], g.get("family", "open")
     pad = k - len(objs)
-    # one material per surface id: SKY (unused), FLOOR, three walls, CEILING, objects
-    surfaces = [g["floor"], g["floor"], *[g["walls"]] * 3, _CEILING_MATERIAL, *objs]
+    surfaces = _surfaces(g) + objs
     surfaces += [surfaces[-1]] * pad
     horizon, zenith = SKIES[g["sky"]]
-    shapes = [SHAPES.index(o["shape"]) for o in objs] + [0] * pad
+    cam = g["camera"]
+    basis, origin = camera_frame(cam)
+    boxes = [_bound(o) for o in objs]
+    gboxes = [_group_bound([boxes[i] for i in members]) for members in groups]
+    dead = [[0.0, -1e3, 0.0], [0.0, -1e3, 0.0]]
+    sensor = g.get("sensor", {"exposure": 1.0, "noise": 0.0, "blur": 0.0})
+    emit = [False] * OBJ0 + [bool(o.get("emit")) for o in objs] + [False] * pad
+    emit[PAVEMENT] = family == "room"  # the sunlit world outside the windows
     return {
-        "cam": camera_basis(g["camera"]["pitch"]),
-        "origin": [0.0, g["camera"]["height"], 0.0],
-        "focal": res / (2 * math.tan(math.radians(g["camera"]["fov"]) / 2)),
-        "room": [room["x_left"], room["x_right"], room["z_back"], room["height"]] if room else [-inf, inf, inf, inf],
-        "ceiling": bool(room and room["ceiling"]),
+        "family": FAMILIES.index(family),
+        "cam": basis, "origin": origin,
+        "focal": intrinsics(cam["fov"], res, cam.get("vfov")).diagonal()[:2].tolist()
+        if family != "open" else [res / (2 * math.tan(math.radians(cam["fov"]) / 2))] * 2,
+        **_planes_row(g),
+        "openings": _openings_row(g, m),
+        "ceiling": bool(g["room"] and g["room"]["ceiling"]),
         "light": g["light"].get("position") or g["light"]["direction"],
-        "point": g["light"]["type"] == "point",
+        "point": g["light"]["type"] == "point", "falloff": g.get("falloff", 0.0),
         "ambient": g["ambient"], "fog": g["fog"],
         "sky": [horizon, zenith],
         "fog_rgb": horizon if not g["indoor"] else (0.7, 0.7, 0.7),
         "center": [o["center"] for o in objs] + [[0.0, -1e3, 0.0]] * pad,
         "size": [o["size"] for o in objs] + [[1.0] * 3] * pad,
-        "quadric": [_QUADRIC[i] for i in shapes],
+        "quadric": [QUADRICS[o["shape"]] for o in objs] + [QUADRICS["sphere"]] * pad,
         "rot": [[math.cos(math.radians(o["yaw"])), math.sin(math.radians(o["yaw"]))] for o in objs] + [[1.0, 0.0]] * pad,
         "alive": [True] * len(objs) + [False] * pad,
+        "box": boxes + [dead] * pad, "gbox": gboxes + [dead] * (n_g - len(groups)),
+        "galive": [True] * len(groups) + [False] * (n_g - len(groups)),
+        "gfirst": [ms[0] for ms in groups] + [0] * (n_g - len(groups)),
+        "gcount": [len(ms) for ms in groups] + [1] * (n_g - len(groups)),
         "rgb": [s["rgb"] for s in surfaces],
         "pattern": [PATTERNS.index(s["pattern"]) for s in surfaces],
         "scale": [float(s["scale"]) for s in surfaces],
+        "emit": emit,
+        "sensor": [sensor["exposure"], sensor["noise"], sensor["blur"]],
+        "noise_seed": g["seed"] & 0x7FFFFFFF,
     }
 
 
@@ -304,25 +475,105 @@ def _normalize(v: torch.Tensor) -> torch.Tensor:
     return v / torch.sqrt(_dot(v, v)).unsqueeze(-1)
 
 
-def _near(scene: Scene, o: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    """(B, K, R) bool: rays o + t d (t > 0, unit d) that pass through a live slot's bounding sphere.
+def _crosses(box: torch.Tensor, o, inv) -> torch.Tensor:
+    """Slab test: rays o + t d, t >= 0 (o, 1 / d: 3 components) through boxes (..., 2, 3)."""
+    enter, leave = None, None
+    for i in range(3):
+        t1, t2 = (box[..., 0, i] - o[i]) * inv[i], (box[..., 1, i] - o[i]) * inv[i]
+        lo, hi = torch.minimum(t1, t2), torch.maximum(t1, t2)
+        enter, leave = (lo, hi) if enter is None else (torch.maximum(enter, lo), torch.minimum(leave, hi))
+    return leave >= torch.clamp(enter, min=0)
 
-    The sphere is inflated (5 % + 5 cm) far beyond float rounding, so this is a superset of the
-    pairs that `_hit_objects` can hit, and skipping the other pairs changes no result.
-    One (B, R) pass per slot: every op then runs along the ray axis.
-    """
-    radius = torch.sqrt(_dot(scene.size, scene.size)) * 1.05 + 0.05
-    ox, oy, oz = o.unbind(-1)
-    dx, dy, dz = (c.contiguous() for c in d.unbind(-1))
+
+_CORNER = torch.tensor([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)])
+
+
+def _corners(box: torch.Tensor) -> torch.Tensor:
+    """The 8 corners (..., 8, 3) of boxes (..., 2, 3) (min, max corner)."""
+    return torch.stack([box[..., _CORNER[:, a], a] for a in range(3)], -1)
+
+
+def _rect_near(a: torch.Tensor, b: torch.Tensor, rect: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+    """(B, G, R) bool: 2-D points (a, b) (B, R) inside the rectangles rect (B, G, 4) of live groups."""
     near = []
-    for k in range(scene.center.shape[1]):
-        cx, cy, cz = scene.center[:, k, None].unbind(-1)
-        rx, ry, rz = cx - ox, cy - oy, cz - oz
-        along = rx * dx + ry * dy + rz * dz
-        gap = (rx * rx + ry * ry + rz * rz) - along * along
-        r = radius[:, k, None]
-        near.append((gap <= r * r) & (along >= -r) & scene.alive[:, k, None])
+    for k in range(rect.shape[1]):
+        a0, a1, b0, b1 = rect[:, k, None].unbind(-1)
+        near.append((a >= a0) & (a <= a1) & (b >= b0) & (b <= b1) & alive[:, k, None])
     return torch.stack(near, dim=1)
+
+
+def _bounding_rect(x: torch.Tensor, y: torch.Tensor, ok: torch.Tensor, margin: float) -> torch.Tensor:
+    """Rectangles (B, G, 4) around projected corners x, y (B, G, 8); the whole plane where not `ok`."""
+    grow = lambda c: margin * (c.abs() + 1)  # noqa: E731
+    lo_x, hi_x, lo_y, hi_y = x.amin(-1), x.amax(-1), y.amin(-1), y.amax(-1)
+    rect = torch.stack([lo_x - grow(lo_x), hi_x + grow(hi_x), lo_y - grow(lo_y), hi_y + grow(hi_y)], -1)
+    whole = torch.tensor([-math.inf, math.inf, -math.inf, math.inf])
+    return torch.where(ok[..., None], rect, whole)
+
+
+def _camera_rects(t: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image rectangles (B, G, 4) u0, u1, v0, v1 (pixels from the principal point) around the
+    group boxes, and (B, G) whether a box is not wholly behind the camera (`_near_camera`)."""
+    q = _corners(t["gbox"]) - t["origin"][:, None, None]
+    basis = t["cam"][:, None, None]
+    xc, yc, zc = (_dot(q, basis[..., i, :]) for i in range(3))
+    front = zc > 1e-4
+    z = torch.where(front, zc, 1.0)
+    fx, fy = t["focal"][:, 0, None, None], t["focal"][:, 1, None, None]
+    return _bounding_rect(fx * xc / z, fy * yc / z, front.all(-1), 1e-4), ~(zc <= 0).all(-1)
+
+
+def _light_rects(t: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per group box, the rectangle (B, G, 4) its shadow rays pass through (`_near_light`), a
+    bound (B, G) (sun: the box's top along the sun; point: 1 below the light, -1 above, 0
+    across) and the sun's projection basis (B, 2, 3)."""
+    light, q, point = t["light"], _corners(t["gbox"]), t["point"][:, None, None]
+    lx, ly, lz = (light[:, i, None, None] for i in range(3))
+    depth = ly - q[..., 1]
+    below, above = (depth > 1e-4).all(-1), (depth < -1e-4).all(-1)
+    z = torch.where(depth.abs() > 1e-4, depth, 1.0)
+    central = _bounding_rect((q[..., 0] - lx) / z, (q[..., 2] - lz) / z, below | above, 1e-4)
+    e1 = _normalize(torch.stack([light[:, 2], torch.zeros_like(light[:, 0]), -light[:, 0]], -1))  # horizontal, _|_ sun
+    e2 = torch.stack([light[:, 1] * e1[:, 2], light[:, 2] * e1[:, 0] - light[:, 0] * e1[:, 2], -light[:, 1] * e1[:, 0]], -1)
+    qa, qb, qc = (_dot(q, e[:, None, None]) for e in (e1, e2, light))
+    parallel = _bounding_rect(qa, qb, torch.ones_like(below), 1e-4)
+    top = qc.amax(-1)
+    bound = torch.where(point[..., 0], below.float() - above.float(), top + 1e-4 * (top.abs() + 1))
+    return torch.where(point, central, parallel), bound, torch.stack([e1, e2], 1)
+
+
+def _near_camera(scene: Scene, uv: torch.Tensor) -> torch.Tensor:
+    """(B, G, R) bool: camera rays through image points uv (B, R, 2) that may hit a live group.
+
+    A ray through (u, v) meets the points that project to (u, v); a box wholly in front of
+    the camera projects into the rectangle around its projected corners (its boxes are grown
+    beyond float rounding, `_bound`, and the rectangle a little more). Boxes wholly behind the
+    camera are never hit; boxes across its plane are always tested.
+    """
+    return _rect_near(uv[..., 0], uv[..., 1], scene.crect, scene.galive & scene.cvis)
+
+
+def _near_light(scene: Scene, p: torch.Tensor) -> torch.Tensor:
+    """(B, G, R) bool: shadow rays from points p (B, R, 3) to the light that may cross a live group.
+
+    Sun: the rays are parallel, so a box can only shade points whose projection along the sun
+    falls in the box's projected rectangle and that lie below the box's top along the sun.
+    Point light: central projection from the light maps a whole segment p -> light to one
+    point, (p_xz - l_xz) / (l_y - p_y); a box wholly below (above) the light projects into
+    the rectangle around its corners and shades only points below (above) the light; boxes
+    across the light's height are always tested.
+    """
+    light = scene.light
+    side = light[:, 1, None] - p[..., 1]  # (B, R)
+    pz = torch.where(side == 0, 1.0, side)
+    point = scene.point[:, None]
+    a = torch.where(point, (p[..., 0] - light[:, 0, None]) / pz, _dot(p, scene.lbasis[:, None, 0]))
+    b = torch.where(point, (p[..., 2] - light[:, 2, None]) / pz, _dot(p, scene.lbasis[:, None, 1]))
+    c = _dot(p, light[:, None])
+    near = _rect_near(a, b, scene.lrect, scene.galive)
+    bound = scene.lbound[..., None]
+    ok = torch.where(bound > 0, side[:, None] > 0, torch.where(bound < 0, side[:, None] < 0, True))
+    return near & torch.where(scene.point[:, None, None], ok, c[:, None] <= bound)
 
 
 class Slots(NamedTuple):
@@ -403,19 +654,42 @@ def _enter(o, d, slot: Slots) -> torch.Tensor:
 def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, t_max=math.inf):
     """Nearest object along rays o + t d (o: (B, 1 or R, 3), d: (B, R, 3) unit, t > 0).
 
-    Only the (slot, ray) pairs in `near` (B, K, R) (`_near`) are intersected exactly
-    (`_enter`); t_max is a float or (B, R).
+    Only the (group, ray) pairs in `near` (B, G, R) (`_near`) are intersected exactly
+    (`_enter`), for groups of several slots only the slots whose own sphere the ray passes;
+    t_max is a float or (B, R).
     Returns t (B, R), inf on a miss or beyond t_max, and the object slot (B, R).
     """
-    n_b, n_k, n_r = near.shape
-    pair = near.flatten().nonzero().squeeze(1)  # flat (b, k, r)
-    b = pair // (n_k * n_r)
+    n_b, n_g, n_r = near.shape
+    pair = near.flatten().nonzero().squeeze(1)  # flat (b, g, r)
+    b = pair // (n_g * n_r)
     ray = b * n_r + pair % n_r
-    enter = _enter(_rows(o, b if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, pair // n_r))
+    if int(scene.gcount.max()) == 1:  # one slot per group, slot k = group k
+        enter = _enter(_rows(o, b if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, pair // n_r))
+        limit = t_max if isinstance(t_max, float) else t_max.reshape(-1).index_select(0, ray)
+        t = torch.full((near.numel(),), math.inf)
+        t.index_copy_(0, pair, torch.where((enter > 1e-4) & (enter < limit), enter, math.inf))
+        return t.view(near.shape).min(dim=1)
+    n_k, group = scene.center.shape[1], pair // n_r
+    count = scene.gcount.flatten().index_select(0, group)
+    src = torch.repeat_interleave(torch.arange(pair.numel()), count)  # each (group, ray) pair -> its slots
+    slot = (scene.gfirst.flatten().index_select(0, group).index_select(0, src) + torch.arange(src.numel())
+            - (torch.cumsum(count, 0) - count).index_select(0, src))
+    b, ray = b.index_select(0, src), ray.index_select(0, src)
+    keep = _passes(scene, _rows(o, b if o.shape[1] == 1 else ray), _rows(d, ray), b * n_k + slot).nonzero().squeeze(1)
+    slot, b, ray = slot.index_select(0, keep), b.index_select(0, keep), ray.index_select(0, keep)
+    enter = _enter(_rows(o, b if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, b * n_k + slot))
     limit = t_max if isinstance(t_max, float) else t_max.reshape(-1).index_select(0, ray)
-    t = torch.full((near.numel(),), math.inf)
-    t.index_copy_(0, pair, torch.where((enter > 1e-4) & (enter < limit), enter, math.inf))
-    return t.view(near.shape).min(dim=1)
+    enter = torch.where((enter > 1e-4) & (enter < limit), enter, math.inf)
+    t = torch.full((n_b * n_r,), math.inf).scatter_reduce(0, ray, enter, "amin")
+    win = ((enter == t.index_select(0, ray)) & torch.isfinite(enter)).nonzero().squeeze(1)
+    best = torch.full((n_b * n_r,), n_k).scatter_reduce(0, ray.index_select(0, win), slot.index_select(0, win), "amin")
+    return t.view(n_b, n_r), torch.where(best == n_k, 0, best).view(n_b, n_r)
+
+
+def _passes(scene: Scene, o, d, bk: torch.Tensor) -> torch.Tensor:
+    """(N,) bool: rays o, d (3 x (N,)) that pass the bounding box (`_bound`) of slots bk (flat b * K + k)."""
+    inv = [1 / torch.where(c.abs() < 1e-12, 1e-12, c) for c in d]
+    return _crosses(scene.box.flatten(0, 1).index_select(0, bk), o, inv)
 
 
 def _hit_planes(scene: Scene, o: torch.Tensor, d: torch.Tensor):
@@ -432,14 +706,92 @@ def _hit_planes(scene: Scene, o: torch.Tensor, d: torch.Tensor):
     return t, i + FLOOR
 
 
+def _hit_room(scene: Scene, o: torch.Tensor, d: torch.Tensor):
+    """Where rays from inside a closed room (o: (B, 1, 3)) leave its box: t, surface id.
+
+    The ray leaves through the nearest of the three planes it heads for; a ray that leaves
+    through a window goes on to the ground outside (PAVEMENT) or the sky (t = inf).
+    """
+    x0, x1, z1, top = (scene.room[:, None, i] for i in range(4))
+    z0 = scene.front[:, None]
+    ox, oy, oz = o[..., 0], o[..., 1], o[..., 2]
+    dx, dy, dz = d[..., 0], d[..., 1], d[..., 2]
+    inf = torch.full_like(dx, math.inf)
+    tx = torch.where(dx > 0, (x1 - ox) / dx, torch.where(dx < 0, (x0 - ox) / dx, inf))
+    ty = torch.where(dy > 0, (top - oy) / dy, torch.where(dy < 0, -oy / dy, inf))
+    tz = torch.where(dz > 0, (z1 - oz) / dz, torch.where(dz < 0, (z0 - oz) / dz, inf))
+    ids = torch.stack([torch.where(dx > 0, WALL_RIGHT, WALL_LEFT), torch.where(dy > 0, CEILING, FLOOR),
+                       torch.where(dz > 0, WALL_BACK, WALL_FRONT)], -1)
+    t, axis = torch.stack([tx, ty, tz], -1).min(-1)
+    sid = torch.gather(ids, -1, axis[..., None])[..., 0]
+    y = oy + t * dy
+    along = torch.where((sid == WALL_LEFT) | (sid == WALL_RIGHT), oz + t * dz, ox + t * dx)
+    window = torch.zeros_like(sid, dtype=torch.bool)
+    for m in range(scene.openings.shape[1]):
+        wall, a0, a1, y0, y1 = (scene.openings[:, m, i, None] for i in range(5))
+        window |= (sid == wall) & (along >= a0) & (along <= a1) & (y >= y0) & (y <= y1)
+    outside = torch.where(dy < 0, -oy / dy, inf)
+    return torch.where(window, outside, t), torch.where(window, PAVEMENT, sid)
+
+
+def _building_top(scene: Scene, along: torch.Tensor, side: int) -> torch.Tensor:
+    """Height of the building at `along` (B, R) metres along facade `side` (a surface id):
+    one hashed height in [lowest, highest] per segment."""
+    seg = torch.floor(torch.where(torch.isfinite(along), along, 0.0) / scene.street[:, None, 2]).long()
+    h = _hash(seg, torch.full_like(seg, side), scene.noise_seed[:, None].expand_as(seg))
+    lo, hi = scene.street[:, None, 3], scene.street[:, None, 4]
+    return lo + (hi - lo) * h
+
+
+def _facade_hits(scene: Scene, o: torch.Tensor, d: torch.Tensor) -> list[torch.Tensor]:
+    """t (B, R) of rays on the left, right and far facades, inf where they pass above a building."""
+    xl, xr, zf = (scene.room[:, None, i] for i in range(3))
+    ox, oy, oz = o[..., 0], o[..., 1], o[..., 2]
+    dx, dy, dz = d[..., 0], d[..., 1], d[..., 2]
+    inf = torch.full_like(dx, math.inf)
+    out = []
+    for side, t in ((WALL_LEFT, torch.where(dx < 0, (xl - ox) / dx, inf)),
+                    (WALL_RIGHT, torch.where(dx > 0, (xr - ox) / dx, inf)),
+                    (WALL_BACK, torch.where(dz > 0, (zf - oz) / dz, inf))):
+        along = oz + t * dz if side != WALL_BACK else ox + t * dx
+        out.append(torch.where(oy + t * dy <= _building_top(scene, along, side), t, inf))
+    return out
+
+
+def _hit_street(scene: Scene, o: torch.Tensor, d: torch.Tensor):
+    """Nearest of the road / pavement plane and the facades (o: (B, 1, 3)): t, surface id."""
+    dy = d[..., 1]
+    ground = torch.where(dy < 0, -o[..., 1] / dy, torch.full_like(dy, math.inf))
+    x = o[..., 0] + ground * d[..., 0]
+    on_road = (x >= scene.street[:, None, 0]) & (x <= scene.street[:, None, 1])
+    t, i = torch.stack([ground, *_facade_hits(scene, o, d)], dim=-1).min(dim=-1)
+    sid = torch.where(i == 0, torch.where(on_road, FLOOR, PAVEMENT), i - 1 + WALL_LEFT)
+    return t, sid
+
+
+def _facade_shadow(scene: Scene, p: torch.Tensor, light: torch.Tensor) -> torch.Tensor:
+    """(B, R) bool: points p whose way to the sun (light, unit) crosses a building."""
+    hits = _facade_hits(scene, p, light)
+    return (hits[0] > 1e-3) & torch.isfinite(hits[0]) | (hits[1] > 1e-3) & torch.isfinite(hits[1]) | \
+        (hits[2] > 1e-3) & torch.isfinite(hits[2])
+
+
+_PLANES = {OPEN: _hit_planes, ROOM: _hit_room, STREET: _hit_street}
+
+
+def _family(scene: Scene) -> int:
+    """The family of a batch (all its scenes share it; `render` sorts them so)."""
+    return int(scene.family[0])
+
+
 def _trace(scene: Scene, uv: torch.Tensor, max_depth: float):
     """Camera rays through image points uv (B, R, 2) (pixels from the principal point): unit
     directions d (B, R, 3), hit t (B, R), surface id (B, R) and z-depth (B, R). Nothing hit, or
-    ground beyond max_depth, is SKY with t = inf."""
+    planes beyond max_depth, is SKY with t = inf."""
     d, zdir = _rays(scene, uv)
     o = scene.origin[:, None]
-    t_obj, slot = _hit_objects(scene, o, d, _near(scene, o, d))
-    t_pln, sid = _hit_planes(scene, o, d)
+    t_obj, slot = _hit_objects(scene, o, d, _near_camera(scene, uv))
+    t_pln, sid = _PLANES[_family(scene)](scene, o, d)
     obj = t_obj < t_pln
     t = torch.where(obj, t_obj, t_pln)
     sid = torch.where(obj, slot + OBJ0, sid)
@@ -456,64 +808,9 @@ def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, flat)
 
 
-def _hash(i: torch.Tensor, j: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Uniform [0, 1) per integer lattice cell, from a 32-bit integer hash (exact, portable)."""
-    m = 0xFFFFFFFF
-    h = ((i * 73856093) ^ (j * 19349663) ^ (k * 83492791)) & m
-    h = ((h ^ (h >> 16)) * 0x7FEB352D) & m
-    h = ((h ^ (h >> 15)) * 0x68E31DA4) & m
-    return (h ^ (h >> 16)).float() / 2**32
-
-
-def _checker(u, v, w):
-    return 0.45 + 0.55 * ((torch.floor(u).long() + torch.floor(v).long() + torch.floor(w).long()) & 1).float()
-
-
-def _stripes(u, v, w):
-    return 0.5 + 0.5 * (torch.floor(v).long() & 1).float()
-
-
-def _speckle(u, v, w):
-    return 0.55 + 0.45 * _hash(torch.floor(u).long(), torch.floor(v).long(), torch.floor(w).long())
-
-
-def _wood(u, v, w):
-    ring = torch.sqrt(u * u + w * w) + 0.3 * _hash(torch.floor(u * 0.25).long(), torch.floor(v).long(),
-                                                     torch.floor(w).long())
-    return 0.6 + 0.4 * (ring - torch.floor(ring))
-
-
-def _brick(u, v, w):
-    row = torch.floor(v * 2)
-    shifted = u + w + 0.5 * (row.long() & 1).float()
-    mortar = ((v * 2 - row) < 0.1) | ((shifted - torch.floor(shifted)) < 0.06)
-    return torch.where(mortar, 0.35, 0.8 + 0.2 * _hash(torch.floor(shifted).long(), row.long(),
-                                                       torch.floor(w).long()))
-
-
-# Texture value in [0, 1] (1 = full colour) of each pattern but "plain", on coordinates in cells.
-_TEXTURES = {"checker": _checker, "stripes": _stripes, "speckle": _speckle, "wood": _wood, "brick": _brick}
-_TEXTURE_MEAN = (1.0, 0.725, 0.75, 0.775, 0.8, 0.8)  # per pattern in PATTERNS order
-
-
-def _patterns(u, v, w, pattern, footprint):
-    """Texture value in [0, 1] (1 = full colour) for texture coordinates in cells, (B, R).
-
-    Each pattern is evaluated only at the rays that show it.
-    """
-    value = torch.ones(u.numel())
-    u, v, w, pattern = u.reshape(-1), v.reshape(-1), w.reshape(-1), pattern.reshape(-1)
-    for i, name in enumerate(PATTERNS[1:], 1):
-        at = (pattern == i).nonzero().squeeze(1)
-        value.index_copy_(0, at, _TEXTURES[name](u.index_select(0, at), v.index_select(0, at), w.index_select(0, at)))
-    value = value.view(footprint.shape)
-    mean = torch.tensor(_TEXTURE_MEAN).index_select(0, pattern).view(footprint.shape)
-    # Fade the pattern to its mean once a pixel covers more than ~1/4 cell (no aliasing far away).
-    fade = torch.clamp((0.75 - footprint) * 2, 0, 1)
-    return mean + (value - mean) * fade
-
-
-_PLANE_NORMALS = torch.tensor([[0.0, 1, 0], [0, 1, 0], [1, 0, 0], [-1, 0, 0], [0, 0, -1], [0, -1, 0]])
+# Per plane surface id, SKY ... PAVEMENT (SKY's is unused).
+_PLANE_NORMALS = torch.tensor([[0.0, 1, 0], [0, 1, 0], [1, 0, 0], [-1, 0, 0], [0, 0, -1], [0, -1, 0], [0, 0, 1],
+                               [0, 1, 0]])
 
 
 def _surface(scene: Scene, sid: torch.Tensor, p: torch.Tensor):
@@ -522,10 +819,10 @@ def _surface(scene: Scene, sid: torch.Tensor, p: torch.Tensor):
     Planes have fixed normals and world axes; object hits are handled by `_object_surface`.
     """
     x, y, z = p.unbind(-1)
-    flat = (sid == FLOOR) | (sid == CEILING)
+    flat = (sid == FLOOR) | (sid == CEILING) | (sid == PAVEMENT)
     side = (sid == WALL_LEFT) | (sid == WALL_RIGHT)
     u, v, w = torch.where(side, z, x), torch.where(flat, z, y), torch.zeros(sid.shape)
-    n = _PLANE_NORMALS.index_select(0, torch.clamp(sid, max=CEILING).reshape(-1))
+    n = _PLANE_NORMALS.index_select(0, torch.clamp(sid, max=OBJ0 - 1).reshape(-1))
     ray = (sid >= OBJ0).reshape(-1).nonzero().squeeze(1)
     slot = ray // sid.shape[1] * scene.center.shape[1] + sid.reshape(-1).index_select(0, ray) - OBJ0
     normal, coords = _object_surface(_rows(p, ray), _slot_rows(scene, slot))
@@ -562,7 +859,8 @@ def _shade(scene: Scene, d, t, sid):
     n, (u, v, w) = _surface(scene, sid, p)
     scale = _gather(scene.scale, sid)
     cos = torch.clamp(-_dot(n, d), min=0.15)
-    tex = _patterns(u * scale, v * scale, w * scale, _gather(scene.pattern, sid), t * scale / (focal[:, None] * cos))
+    focal = torch.minimum(focal[:, 0], focal[:, 1])[:, None]
+    tex = patterns(u * scale, v * scale, w * scale, _gather(scene.pattern, sid), t * scale / (focal * cos))
     albedo = _gather(scene.rgb, sid) * tex[..., None]
     point = scene.point[:, None, None]
     to_light = torch.where(point, scene.light[:, None] - p, scene.light[:, None].expand_as(p))
@@ -572,10 +870,17 @@ def _shade(scene: Scene, d, t, sid):
     # Only surfaces that face the light can be shadowed (lit is 0 for the others either way).
     facing = (lambert != 0) & ~sky_t
     start = p + 1e-3 * n
-    shadow, _ = _hit_objects(scene, start, light, _near(scene, start, light) & facing[:, None], dist)
+    shadow, _ = _hit_objects(scene, start, light, _near_light(scene, start) & facing[:, None], dist)
     lit = torch.where(torch.isinf(shadow), lambert, 0.0)
+    family = _family(scene)
+    if family == ROOM:
+        lit = lit / (1 + scene.falloff[:, None] * dist * dist)
+    if family == STREET:
+        lit = torch.where(_facade_shadow(scene, start, light) & facing, 0.0, lit)
     ambient = scene.ambient[:, None]
     colour = albedo * (ambient + (1 - ambient) * lit)[..., None]
+    if family != OPEN:  # lamps and the world outside the windows glow
+        colour = torch.where(_gather(scene.emit, sid)[..., None], albedo, colour)
     vis = 1 / (1 + scene.fog[:, None] * t) ** 2
     colour = colour * vis[..., None] + scene.fog_rgb[:, None] * (1 - vis)[..., None]
     elev = torch.clamp(d[..., 1], 0, 1)
@@ -590,8 +895,8 @@ def _rays(scene: Scene, uv: torch.Tensor):
 
     uv: (B, R, 2) image coordinates relative to the principal point, in pixels.
     """
-    x = uv[..., 0] / scene.focal[:, None]
-    y = uv[..., 1] / scene.focal[:, None]
+    x = uv[..., 0] / scene.focal[:, 0, None]
+    y = uv[..., 1] / scene.focal[:, 1, None]
     norm = torch.sqrt(x * x + y * y + 1)
     right, down, forward = scene.cam[:, None, 0], scene.cam[:, None, 1], scene.cam[:, None, 2]
     d = [(x * right[:, :, i] + y * down[:, :, i] + forward[:, :, i]) / norm for i in range(3)]
@@ -606,9 +911,32 @@ def _render_chunk(scene: Scene, res: int, cfg: WorldConfig) -> dict:
     rgb = _antialias(scene, sid, _shade(scene, d, t, sid), res, cfg)
     valid = sid != SKY
     shape = (b, res, res)
-    return {"image": rgb.reshape(*shape, 3).permute(0, 3, 1, 2),
+    image = rgb.reshape(*shape, 3).permute(0, 3, 1, 2)
+    if _family(scene) != OPEN:
+        image = _sensor_effects(image, scene)
+    return {"image": image,
             "depth": torch.where(valid, depth, 0.0).reshape(b, 1, res, res),
             "valid": valid.reshape(b, 1, res, res), "ids": sid.reshape(b, 1, res, res).to(torch.uint8)}
+
+
+def _sensor_effects(image: torch.Tensor, scene: Scene) -> torch.Tensor:
+    """Exposure gain, a slight blur and gaussian-like noise on images (B, 3, H, W); depth untouched.
+
+    The blur mixes each pixel with its 4 neighbours (edges repeated); the noise is a hashed
+    uniform per pixel and channel with standard deviation sigma, so both stay exact and
+    batch-independent like the renderer.
+    """
+    gain, sigma, blur = (scene.sensor[:, i, None, None, None] for i in range(3))
+    x = image * gain
+    pad = torch.cat([x[..., :1, :], x, x[..., -1:, :]], -2)
+    pad = torch.cat([pad[..., :1], pad, pad[..., -1:]], -1)
+    around = ((pad[..., :-2, 1:-1] + pad[..., 2:, 1:-1]) + pad[..., 1:-1, :-2]) + pad[..., 1:-1, 2:]
+    x = x + blur * (around * 0.25 - x)
+    b, c, h, w = x.shape
+    cell = torch.arange(c * h * w).view(1, c, h, w).expand(b, -1, -1, -1)
+    seed = scene.noise_seed.view(b, 1, 1, 1).expand_as(cell)
+    noise = _hash(cell, seed, torch.zeros_like(cell)) - 0.5
+    return torch.clamp(x + sigma * math.sqrt(12) * noise, 0, 1)
 
 
 def _edges(sid: torch.Tensor, rgb: torch.Tensor, res: int, contrast: float) -> torch.Tensor:
@@ -679,16 +1007,20 @@ def render(scene: Scene, cfg: WorldConfig = WorldConfig()) -> dict:
 
     Returns image (B, 3, H, W) in [0, 1], depth (B, 1, H, W) z-depth in metres (0 where
     invalid), valid (B, 1, H, W) bool, ids (B, 1, H, W) uint8 surface ids (SKY, FLOOR, ...,
-    OBJ0 + slot). Scenes are rendered in chunks of about `cfg.chunk_rays` rays, grouped
-    by object count so that no chunk pays for empty object slots.
+    OBJ0 + slot). Scenes are rendered in chunks of about `cfg.chunk_rays` rays of one family,
+    grouped by object count so that no chunk pays for empty object slots.
     """
-    count = scene.alive.sum(1)
-    order = torch.argsort(count, stable=True)
-    parts, chunk = [], max(1, cfg.chunk_rays // cfg.res**2)
-    for start in range(0, len(order), chunk):
-        idx = order[start:start + chunk]
-        k = max(1, int(count[idx].max()))
-        parts.append(_render_chunk(scene.index(idx).slots(k), cfg.res, cfg))
+    count, groups = scene.alive.sum(1), scene.galive.sum(1)
+    order = torch.argsort(scene.family * 4096 + count, stable=True)
+    family = scene.family.index_select(0, order)
+    parts, chunk, start = [], max(1, cfg.chunk_rays // cfg.res**2), 0
+    while start < len(order):
+        stop = min(start + chunk, len(order))
+        stop = start + int((family[start:stop] == family[start]).sum())  # one family per chunk
+        idx = order[start:stop]
+        k, g = (max(1, int(x[idx].max())) for x in (count, groups))
+        parts.append(_render_chunk(scene.index(idx).slots(k, g), cfg.res, cfg))
+        start = stop
     inverse = torch.argsort(order)
     return {key: torch.cat([part[key] for part in parts])[inverse] for key in parts[0]}
 
@@ -699,6 +1031,7 @@ def describe(graphs: list[dict], ids: torch.Tensor, res: int) -> list[dict]:
     ids: (B, 1, H, W) surface ids from `render`. Per object: `index` (slot), `pixels`,
     `visible` (>= 0.3 % of the image), `centroid` [u, v] and `columns` [u_min, u_max] of
     its visible pixels (pixel-centre coordinates), `depth` (camera-frame z of its centre).
+    Per graph: `surface_pixels`, the pixel count of each plane surface id (SKY ... PAVEMENT).
     """
     b, n_ids = ids.shape[0], OBJ0 + max([len(g["objects"]) for g in graphs] + [0])
     cell = (ids.reshape(b, -1).long() + n_ids * torch.arange(b)[:, None]).flatten()  # (scene, surface) per pixel
@@ -711,14 +1044,16 @@ def describe(graphs: list[dict], ids: torch.Tensor, res: int) -> list[dict]:
     hi = torch.full((size,), -math.inf, dtype=torch.float64).scatter_reduce(0, cell, u, "amax")
     stats = torch.stack([count.double(), su, sv, lo, hi], 1).reshape(b, n_ids, 5).tolist()
     for g, row in zip(graphs, stats):
-        forward = camera_basis(g["camera"]["pitch"])[2]
+        basis, origin = camera_frame(g["camera"])
+        if g.get("family", "open") != "open":
+            g["surface_pixels"] = [int(r[0]) for r in row[:OBJ0]]
         for k, obj in enumerate(g["objects"]):
             n, su_k, sv_k, lo_k, hi_k = row[OBJ0 + k]
             n = int(n)
-            rel = [obj["center"][0], obj["center"][1] - g["camera"]["height"], obj["center"][2]]
+            rel = [c - o for c, o in zip(obj["center"], origin)]
             obj.update(index=k, pixels=n, visible=n >= max(3, 0.003 * res * res),
                        centroid=[su_k / n, sv_k / n] if n else None, columns=[lo_k, hi_k] if n else None,
-                       depth=sum(f * r for f, r in zip(forward, rel)))
+                       depth=sum(f * r for f, r in zip(basis[2], rel)))
     return graphs
 
 
@@ -740,7 +1075,7 @@ def render_scenes(seeds, cfg: WorldConfig = WorldConfig()) -> dict:
             text, relations = caption(g, cfg.res)
             g["relations"] = relations
             captions.append(text)
-    out["intrinsics"] = torch.stack([intrinsics(g["camera"]["fov"], cfg.res) for g in graphs])
+    out["intrinsics"] = torch.stack([camera_intrinsics(g["camera"], cfg.res) for g in graphs])
     return {**out, "caption": captions, "graph": graphs}
 
 
