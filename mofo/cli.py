@@ -37,6 +37,7 @@ def add_data_commands(sub):
     p.add_argument("--split", choices=("train", "test"), default="train")
     p.add_argument("--workers", type=int, default=1, help="processes rendering shards in parallel")
     p.add_argument("--shard-size", type=int, default=1000, help="samples per .tar shard")
+    p.add_argument("--family", default="open", help="scene family: open, room, street or mix (docs/data.md)")
     p.set_defaults(func=run_data_synth)
     p = verbs.add_parser("show", help="write a contact sheet PNG: RGB | depth | sparse depth | caption")
     p.add_argument("dir", help="a shard directory, a folder of RGB-D files, or 'synth'")
@@ -54,7 +55,7 @@ def run_data_synth(args):
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     paths = write_split(args.out, args.count, res=args.res, seed=args.seed, split=args.split,
-                        shard_size=args.shard_size, workers=args.workers)
+                        shard_size=args.shard_size, workers=args.workers, family=args.family)
     print(f"{args.count} {args.split} samples in {len(paths)} shards under {args.out}")
 
 

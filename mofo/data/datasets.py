@@ -84,14 +84,16 @@ class Transform:
 class SynthDataset(Dataset):
     """Fresh scenes rendered on the fly: sample i is fixed by (seed, split, i), nothing on disk.
 
-    `__getitems__` renders a whole DataLoader batch in one vectorised call.
+    `__getitems__` renders a whole DataLoader batch in one vectorised call. family: "open"
+    (the default, the original world), "room", "street" or "mix" (`WorldConfig.family`).
     """
 
     def __init__(self, res: int = 64, split: str = "train", seed: int = 0, sensor: str | None = None,
-                 augment: bool = False, length: int = 10**7, config: WorldConfig | None = None):
+                 augment: bool = False, length: int = 10**7, config: WorldConfig | None = None,
+                 family: str = "open"):
         scene_seed(seed, split, 0)  # validates the split
         self.split, self.seed, self.length = split, seed, length
-        self.config = config or WorldConfig(res=res)
+        self.config = config or WorldConfig(res=res, family=family)
         self.transform = Transform(res, sensor, augment)
 
     def __len__(self) -> int:
@@ -208,12 +210,13 @@ class BenchmarkDataset(Dataset):
 
 def open_dataset(spec: str, *, res: int, split: str = "train", seed: int = 0, sensor: str | None = None,
                  augment: bool = False) -> Dataset:
-    """'synth' (rendered on the fly), a directory of `mofo data synth` shards, a folder of RGB-D
-    files, or `NAME:ROOT` for a benchmark loader (e.g. `nyuv2_bts:/data/nyu`, `kitti:/data/kitti`)."""
+    """'synth' or 'synth:FAMILY' (rendered on the fly; FAMILY open (the default), room, street or
+    mix), a directory of `mofo data synth` shards, a folder of RGB-D files, or `NAME:ROOT` for a
+    benchmark loader (e.g. `nyuv2_bts:/data/nyu`, `kitti:/data/kitti`)."""
     from mofo.data.benchmarks import BENCHMARKS, open_benchmark
 
-    if spec == "synth":
-        return SynthDataset(res, split, seed, sensor, augment)
+    if spec == "synth" or spec.startswith("synth:"):
+        return SynthDataset(res, split, seed, sensor, augment, family=spec.partition(":")[2] or "open")
     name, sep, bench_root = spec.partition(":")
     if sep and name in BENCHMARKS:
         return BenchmarkDataset(open_benchmark(name, bench_root), res, seed, sensor, augment)

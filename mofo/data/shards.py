@@ -100,18 +100,30 @@ def _writable_dir(out: Path) -> Path:
     return out
 
 
+def world_meta(cfg: WorldConfig) -> dict:
+    """The world settings a manifest records (the open family's as before families existed, so
+    that older shard folders stay resumable)."""
+    meta = asdict(cfg)
+    if cfg.family == "open":
+        for key in ("family", "mix", "stretch"):
+            meta.pop(key)
+    return meta
+
+
 def write_split(out, count: int, *, res: int = 64, seed: int = 0, split: str = "train",
-                shard_size: int = 1000, workers: int = 1, progress: bool = True) -> list[Path]:
-    """Write `count` samples of `split` to shards under `out` (resumable); returns the shard paths."""
+                shard_size: int = 1000, workers: int = 1, progress: bool = True, family: str = "open") -> list[Path]:
+    """Write `count` samples of `split` to shards under `out` (resumable); returns the shard paths.
+
+    family: the scene family, "open", "room", "street" or "mix" (`WorldConfig.family`)."""
     if count <= 0:
         raise ValueError(f"--count must be positive, got {count}")
     if shard_size <= 0:
         raise ValueError(f"--shard-size must be positive, got {shard_size}")
     scene_seed(seed, split, 0)  # validates the split
+    cfg = WorldConfig(res=res, family=family)  # validates the family
     out = _writable_dir(Path(out))
-    cfg = WorldConfig(res=res)
     _manifest(out, split, {"format": "mofo-synth/1", "split": split, "count": count, "seed": seed,
-                           "shard_size": shard_size, "depth_scale": DEPTH_SCALE, "world": asdict(cfg)})
+                           "shard_size": shard_size, "depth_scale": DEPTH_SCALE, "world": world_meta(cfg)})
     paths = [out / shard_name(split, k) for k in range((count + shard_size - 1) // shard_size)]
     jobs = [(p, split, seed, range(k * shard_size, min((k + 1) * shard_size, count)), cfg)
             for k, p in enumerate(paths) if not p.exists()]
