@@ -372,9 +372,8 @@ def _place_room_items(rng: random.Random, room: dict, kind: str, cam_x: float, m
             x, z, yaw, box = _wall_spot(rng, room, w, d, cam_x) if where == "wall" else _free_spot(rng, room, w, d)
             chairs = _chair_spots(x, z, yaw, w, d, len(group) - 1)
             boxes = [box] + [c[3] for c in chairs]
-            if item in _ON_WALL or item == "rug":  # hangs above / lies under the others
-                break
-            if not any(_overlaps(b, taken) for b in boxes) and all(_inside(b, room) for b in boxes):
+            flat = item in _ON_WALL or item == "rug"  # hangs above / lies under the others
+            if all(_inside(b, room) for b in boxes) and (flat or not any(_overlaps(b, taken) for b in boxes)):
                 break
         else:
             continue

@@ -95,7 +95,7 @@ def _tiles(u, v, w):
 
 
 def _plaster(u, v, w):
-    return 0.84 + 0.1 * _noise(u, v, w) + 0.06 * _noise(4 * u, 4 * v, 4 * w)
+    return 0.84 + 0.1 * _noise(u, v, w) + 0.06 * _hash(_cell(8 * u), _cell(8 * v), _cell(8 * w))
 
 
 def _asphalt(u, v, w):

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from mofo.data.scenes import room_graph, street_graph
@@ -253,6 +254,7 @@ class Scene:
     gbox: (B, G, 2, 3) the box of each group; galive: (B, G); gfirst, gcount: (B, G) long, the
     group's slots gfirst ... gfirst + gcount - 1 (the open family: one slot per group, group k = slot k);
     crect, cvis, lrect, lbound, lbasis: culling rectangles of the groups (`_camera_rects`, `_light_rects`);
+    srect, svis, slrect, slbound: the same per slot;
     rgb: (B, S, 3), pattern: (B, S) long, scale: (B, S), emit: (B, S) bool per surface id (S = OBJ0 + K);
     sensor: (B, 3) exposure gain, noise sigma, blur; noise_seed: (B,) long.
     """
@@ -288,6 +290,10 @@ class Scene:
     lrect: torch.Tensor
     lbound: torch.Tensor
     lbasis: torch.Tensor
+    srect: torch.Tensor
+    svis: torch.Tensor
+    slrect: torch.Tensor
+    slbound: torch.Tensor
     rgb: torch.Tensor
     pattern: torch.Tensor
     scale: torch.Tensor
@@ -302,7 +308,8 @@ class Scene:
     def slots(self, k: int, g: int | None = None) -> "Scene":
         """The same scenes cut to the first `k` object slots and `g` groups (alive ones come first)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out.update({n: out[n][:, :k] for n in ("center", "size", "quadric", "rot", "alive", "box")})
+        out.update({n: out[n][:, :k] for n in ("center", "size", "quadric", "rot", "alive", "box", "srect", "svis",
+                                               "slrect", "slbound")})
         out.update({n: out[n][:, :g or k] for n in ("gbox", "galive", "gfirst", "gcount", "crect", "cvis", "lrect",
                                                     "lbound")})
         out.update({n: out[n][:, :OBJ0 + k] for n in ("rgb", "pattern", "scale", "emit")})
@@ -315,10 +322,19 @@ class Scene:
         n_g = max(1, max(len(m) for m in groups))
         m = max([1] + [len(g["room"].get("openings", ())) for g in graphs if g["room"]])
         rows = [_scene_row(g, res, k, groups[i], n_g, m) for i, g in enumerate(graphs)]
-        t = {n: torch.tensor([r[n] for r in rows]) for n in rows[0]}
-        t["crect"], t["cvis"] = _camera_rects(t)
-        t["lrect"], t["lbound"], t["lbasis"] = _light_rects(t)
+        t = {n: _tensor([r[n] for r in rows]) for n in rows[0]}
+        t["crect"], t["cvis"] = _camera_rects(t, t["gbox"])
+        t["srect"], t["svis"] = _camera_rects(t, t["box"])
+        t["lrect"], t["lbound"], t["lbasis"] = _light_rects(t, t["gbox"])
+        t["slrect"], t["slbound"], _ = _light_rects(t, t["box"])
         return Scene(**t)
+
+
+def _tensor(rows: list) -> torch.Tensor:
+    """torch.tensor(rows) (float32, int64 or bool), through numpy: several times faster on nested
+    lists, and the same values (doubles rounded to float32 to nearest)."""
+    array = np.array(rows)
+    return torch.from_numpy(array.astype(np.float32) if array.dtype == np.float64 else array)
 
 
 def camera_basis(pitch_deg: float, yaw_deg: float = 0.0, roll_deg: float = 0.0) -> list[list[float]]:
@@ -475,16 +491,6 @@ def _normalize(v: torch.Tensor) -> torch.Tensor:
     return v / torch.sqrt(_dot(v, v)).unsqueeze(-1)
 
 
-def _crosses(box: torch.Tensor, o, inv) -> torch.Tensor:
-    """Slab test: rays o + t d, t >= 0 (o, 1 / d: 3 components) through boxes (..., 2, 3)."""
-    enter, leave = None, None
-    for i in range(3):
-        t1, t2 = (box[..., 0, i] - o[i]) * inv[i], (box[..., 1, i] - o[i]) * inv[i]
-        lo, hi = torch.minimum(t1, t2), torch.maximum(t1, t2)
-        enter, leave = (lo, hi) if enter is None else (torch.maximum(enter, lo), torch.minimum(leave, hi))
-    return leave >= torch.clamp(enter, min=0)
-
-
 _CORNER = torch.tensor([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)])
 
 
@@ -511,10 +517,24 @@ def _bounding_rect(x: torch.Tensor, y: torch.Tensor, ok: torch.Tensor, margin: f
     return torch.where(ok[..., None], rect, whole)
 
 
-def _camera_rects(t: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """Image rectangles (B, G, 4) u0, u1, v0, v1 (pixels from the principal point) around the
-    group boxes, and (B, G) whether a box is not wholly behind the camera (`_near_camera`)."""
-    q = _corners(t["gbox"]) - t["origin"][:, None, None]
+class Cull(NamedTuple):
+    """Which (group, ray) pairs may hit (`_near_camera`, `_near_light`), and what is needed to
+    test single slots the same way: per ray 2-D coordinates a, b (B, R) and c (B, R) (None for
+    camera rays), per slot rectangles rect (B, K, 4) and ok (B, K) (camera: not behind it) or
+    bound (B, K) (light)."""
+
+    near: torch.Tensor
+    a: torch.Tensor
+    b: torch.Tensor
+    c: torch.Tensor | None
+    rect: torch.Tensor
+    ok: torch.Tensor
+
+
+def _camera_rects(t: dict, box: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image rectangles (B, N, 4) u0, u1, v0, v1 (pixels from the principal point) around boxes
+    (B, N, 2, 3), and (B, N) whether a box is not wholly behind the camera (`_near_camera`)."""
+    q = _corners(box) - t["origin"][:, None, None]
     basis = t["cam"][:, None, None]
     xc, yc, zc = (_dot(q, basis[..., i, :]) for i in range(3))
     front = zc > 1e-4
@@ -523,11 +543,11 @@ def _camera_rects(t: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return _bounding_rect(fx * xc / z, fy * yc / z, front.all(-1), 1e-4), ~(zc <= 0).all(-1)
 
 
-def _light_rects(t: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per group box, the rectangle (B, G, 4) its shadow rays pass through (`_near_light`), a
-    bound (B, G) (sun: the box's top along the sun; point: 1 below the light, -1 above, 0
+def _light_rects(t: dict, box: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per box (B, N, 2, 3), the rectangle (B, N, 4) its shadow rays pass through (`_near_light`),
+    a bound (B, N) (sun: the box's top along the sun; point: 1 below the light, -1 above, 0
     across) and the sun's projection basis (B, 2, 3)."""
-    light, q, point = t["light"], _corners(t["gbox"]), t["point"][:, None, None]
+    light, q, point = t["light"], _corners(box), t["point"][:, None, None]
     lx, ly, lz = (light[:, i, None, None] for i in range(3))
     depth = ly - q[..., 1]
     below, above = (depth > 1e-4).all(-1), (depth < -1e-4).all(-1)
@@ -542,19 +562,20 @@ def _light_rects(t: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return torch.where(point, central, parallel), bound, torch.stack([e1, e2], 1)
 
 
-def _near_camera(scene: Scene, uv: torch.Tensor) -> torch.Tensor:
-    """(B, G, R) bool: camera rays through image points uv (B, R, 2) that may hit a live group.
+def _near_camera(scene: Scene, uv: torch.Tensor) -> Cull:
+    """Camera rays through image points uv (B, R, 2) that may hit a live group (`Cull`).
 
     A ray through (u, v) meets the points that project to (u, v); a box wholly in front of
     the camera projects into the rectangle around its projected corners (its boxes are grown
     beyond float rounding, `_bound`, and the rectangle a little more). Boxes wholly behind the
     camera are never hit; boxes across its plane are always tested.
     """
-    return _rect_near(uv[..., 0], uv[..., 1], scene.crect, scene.galive & scene.cvis)
+    u, v = uv[..., 0], uv[..., 1]
+    return Cull(_rect_near(u, v, scene.crect, scene.galive & scene.cvis), u, v, None, scene.srect, scene.svis)
 
 
-def _near_light(scene: Scene, p: torch.Tensor) -> torch.Tensor:
-    """(B, G, R) bool: shadow rays from points p (B, R, 3) to the light that may cross a live group.
+def _near_light(scene: Scene, p: torch.Tensor) -> Cull:
+    """Shadow rays from points p (B, R, 3) to the light that may cross a live group (`Cull`).
 
     Sun: the rays are parallel, so a box can only shade points whose projection along the sun
     falls in the box's projected rectangle and that lie below the box's top along the sun.
@@ -563,17 +584,37 @@ def _near_light(scene: Scene, p: torch.Tensor) -> torch.Tensor:
     the rectangle around its corners and shades only points below (above) the light; boxes
     across the light's height are always tested.
     """
-    light = scene.light
+    light, point = scene.light, scene.point[:, None]
     side = light[:, 1, None] - p[..., 1]  # (B, R)
     pz = torch.where(side == 0, 1.0, side)
-    point = scene.point[:, None]
-    a = torch.where(point, (p[..., 0] - light[:, 0, None]) / pz, _dot(p, scene.lbasis[:, None, 0]))
-    b = torch.where(point, (p[..., 2] - light[:, 2, None]) / pz, _dot(p, scene.lbasis[:, None, 1]))
-    c = _dot(p, light[:, None])
-    near = _rect_near(a, b, scene.lrect, scene.galive)
-    bound = scene.lbound[..., None]
-    ok = torch.where(bound > 0, side[:, None] > 0, torch.where(bound < 0, side[:, None] < 0, True))
-    return near & torch.where(scene.point[:, None, None], ok, c[:, None] <= bound)
+    central = ((p[..., 0] - light[:, 0, None]) / pz, (p[..., 2] - light[:, 2, None]) / pz, side)
+    if bool(scene.point.all()):
+        a, b, c = central
+    else:
+        a, b, c = (_dot(p, scene.lbasis[:, None, 0]), _dot(p, scene.lbasis[:, None, 1]), _dot(p, light[:, None]))
+        if bool(scene.point.any()):
+            a, b, c = (torch.where(point, x, y) for x, y in zip(central, (a, b, c)))
+    near = _rect_near(a, b, scene.lrect, scene.galive) & _light_side(c[:, None], scene.lbound[..., None], point[..., None])
+    return Cull(near, a, b, c, scene.slrect, scene.slbound)
+
+
+def _light_side(c: torch.Tensor, bound: torch.Tensor, point: torch.Tensor) -> torch.Tensor:
+    """Whether points at c (light: height below it; sun: distance along it) can be shaded by
+    boxes with `bound` (`_light_rects`)."""
+    point_ok = torch.where(bound > 0, c > 0, torch.where(bound < 0, c < 0, True))
+    return torch.where(point, point_ok, c <= bound)
+
+
+def _slot_near(scene: Scene, cull: Cull, bk: torch.Tensor, ray: torch.Tensor) -> torch.Tensor:
+    """(N,) bool: the `Cull` test of single slots bk (flat b * K + k) for rays `ray` (flat b * R + r)."""
+    rect = cull.rect.flatten(0, 1).index_select(0, bk)
+    a, b = cull.a.reshape(-1).index_select(0, ray), cull.b.reshape(-1).index_select(0, ray)
+    inside = (a >= rect[:, 0]) & (a <= rect[:, 1]) & (b >= rect[:, 2]) & (b <= rect[:, 3])
+    ok = cull.ok.flatten().index_select(0, bk)
+    if cull.c is None:
+        return inside & ok
+    point = scene.point.index_select(0, bk // scene.center.shape[1])
+    return inside & _light_side(cull.c.reshape(-1).index_select(0, ray), ok, point)
 
 
 class Slots(NamedTuple):
@@ -651,14 +692,16 @@ def _enter(o, d, slot: Slots) -> torch.Tensor:
     return torch.where(enter <= leave, enter, math.inf)
 
 
-def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, t_max=math.inf):
+def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, cull: Cull, near: torch.Tensor | None = None,
+                 t_max=math.inf):
     """Nearest object along rays o + t d (o: (B, 1 or R, 3), d: (B, R, 3) unit, t > 0).
 
-    Only the (group, ray) pairs in `near` (B, G, R) (`_near`) are intersected exactly
-    (`_enter`), for groups of several slots only the slots whose own sphere the ray passes;
-    t_max is a float or (B, R).
+    Only the (group, ray) pairs in `near` (B, G, R) (default cull.near; `_near_camera`,
+    `_near_light`) are intersected exactly (`_enter`), for groups of several slots only the
+    slots that pass the same test on their own boxes; t_max is a float or (B, R).
     Returns t (B, R), inf on a miss or beyond t_max, and the object slot (B, R).
     """
+    near = cull.near if near is None else near
     n_b, n_g, n_r = near.shape
     pair = near.flatten().nonzero().squeeze(1)  # flat (b, g, r)
     b = pair // (n_g * n_r)
@@ -675,7 +718,7 @@ def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, near: torch.Ten
     slot = (scene.gfirst.flatten().index_select(0, group).index_select(0, src) + torch.arange(src.numel())
             - (torch.cumsum(count, 0) - count).index_select(0, src))
     b, ray = b.index_select(0, src), ray.index_select(0, src)
-    keep = _passes(scene, _rows(o, b if o.shape[1] == 1 else ray), _rows(d, ray), b * n_k + slot).nonzero().squeeze(1)
+    keep = _slot_near(scene, cull, b * n_k + slot, ray).nonzero().squeeze(1)
     slot, b, ray = slot.index_select(0, keep), b.index_select(0, keep), ray.index_select(0, keep)
     enter = _enter(_rows(o, b if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, b * n_k + slot))
     limit = t_max if isinstance(t_max, float) else t_max.reshape(-1).index_select(0, ray)
@@ -684,12 +727,6 @@ def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, near: torch.Ten
     win = ((enter == t.index_select(0, ray)) & torch.isfinite(enter)).nonzero().squeeze(1)
     best = torch.full((n_b * n_r,), n_k).scatter_reduce(0, ray.index_select(0, win), slot.index_select(0, win), "amin")
     return t.view(n_b, n_r), torch.where(best == n_k, 0, best).view(n_b, n_r)
-
-
-def _passes(scene: Scene, o, d, bk: torch.Tensor) -> torch.Tensor:
-    """(N,) bool: rays o, d (3 x (N,)) that pass the bounding box (`_bound`) of slots bk (flat b * K + k)."""
-    inv = [1 / torch.where(c.abs() < 1e-12, 1e-12, c) for c in d]
-    return _crosses(scene.box.flatten(0, 1).index_select(0, bk), o, inv)
 
 
 def _hit_planes(scene: Scene, o: torch.Tensor, d: torch.Tensor):
@@ -870,7 +907,8 @@ def _shade(scene: Scene, d, t, sid):
     # Only surfaces that face the light can be shadowed (lit is 0 for the others either way).
     facing = (lambert != 0) & ~sky_t
     start = p + 1e-3 * n
-    shadow, _ = _hit_objects(scene, start, light, _near_light(scene, start) & facing[:, None], dist)
+    cull = _near_light(scene, start)
+    shadow, _ = _hit_objects(scene, start, light, cull, cull.near & facing[:, None], dist)
     lit = torch.where(torch.isinf(shadow), lambert, 0.0)
     family = _family(scene)
     if family == ROOM:
@@ -923,7 +961,7 @@ def _sensor_effects(image: torch.Tensor, scene: Scene) -> torch.Tensor:
     """Exposure gain, a slight blur and gaussian-like noise on images (B, 3, H, W); depth untouched.
 
     The blur mixes each pixel with its 4 neighbours (edges repeated); the noise is a hashed
-    uniform per pixel and channel with standard deviation sigma, so both stay exact and
+    uniform per pixel with standard deviation sigma, so both stay exact and
     batch-independent like the renderer.
     """
     gain, sigma, blur = (scene.sensor[:, i, None, None, None] for i in range(3))
@@ -932,10 +970,10 @@ def _sensor_effects(image: torch.Tensor, scene: Scene) -> torch.Tensor:
     pad = torch.cat([pad[..., :1], pad, pad[..., -1:]], -1)
     around = ((pad[..., :-2, 1:-1] + pad[..., 2:, 1:-1]) + pad[..., 1:-1, :-2]) + pad[..., 1:-1, 2:]
     x = x + blur * (around * 0.25 - x)
-    b, c, h, w = x.shape
-    cell = torch.arange(c * h * w).view(1, c, h, w).expand(b, -1, -1, -1)
+    b, _, h, w = x.shape
+    cell = torch.arange(h * w).view(1, 1, h, w).expand(b, -1, -1, -1)
     seed = scene.noise_seed.view(b, 1, 1, 1).expand_as(cell)
-    noise = _hash(cell, seed, torch.zeros_like(cell)) - 0.5
+    noise = _hash(cell, seed, torch.zeros_like(cell)) - 0.5  # one value per pixel (luminance noise)
     return torch.clamp(x + sigma * math.sqrt(12) * noise, 0, 1)
 
 
