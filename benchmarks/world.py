@@ -3,8 +3,10 @@
     .venv/bin/python benchmarks/world.py [--write-count 50000] [--json benchmarks/results/world.json]
 
 Prints a table of samples/s at 32, 64 and 256 px in one process (all threads) and through
-a DataLoader with worker processes (one thread each), then the time to write a 64-px
-training set with `mofo data synth`-equivalent code, and saves everything as JSON.
+a DataLoader with worker processes (one thread each) for the open family, the same at 64 px
+for each scene family (room, street, mix), then the time to write a 64-px training set with
+`mofo data synth`-equivalent code, and saves everything as JSON. `--only-families` skips the
+resolution table and the write.
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from mofo.data import SynthDataset, WorldConfig, render_scenes, scene_seed
 from mofo.data.shards import write_split
 
 
-def single(res: int, n: int, batch: int) -> float:
-    cfg = WorldConfig(res=res)
+def single(res: int, n: int, batch: int, family: str = "open") -> float:
+    cfg = WorldConfig(res=res, family=family)
     render_scenes([scene_seed(9, "train", i) for i in range(min(batch, 8))], cfg)  # warm-up
     start = time.perf_counter()
     for first in range(0, n, batch):
@@ -36,8 +38,8 @@ def _one_thread(_):
     torch.set_num_threads(1)
 
 
-def loader(res: int, n: int, batch: int, workers: int) -> float:
-    data = SynthDataset(res=res, length=n)
+def loader(res: int, n: int, batch: int, workers: int, family: str = "open") -> float:
+    data = SynthDataset(res=res, length=n, family=family)
     batches = DataLoader(data, batch_size=batch, num_workers=workers, worker_init_fn=_one_thread,
                          prefetch_factor=2, persistent_workers=False)
     start = time.perf_counter()
@@ -59,10 +61,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write-count", type=int, default=50_000)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--family-count", type=int, default=4096, help="samples per family row")
+    ap.add_argument("--only-families", action="store_true", help="only the per-family rows at 64 px")
     ap.add_argument("--json", default="benchmarks/results/world.json")
     args = ap.parse_args()
     # res: (samples, batch); enough samples that worker start-up (~0.5 s) is a small share
-    sizes = {32: (16384, 256), 64: (8192, 128), 256: (256, 16)}
+    sizes = {} if args.only_families else {32: (16384, 256), 64: (8192, 128), 256: (256, 16)}
     rows = []
     for res, (n, batch) in sizes.items():
         rows.append({"res": res, "single": single(res, n, batch),
@@ -70,11 +74,21 @@ def main() -> None:
     print(f"{'res':>5} {'1 process (samples/s)':>22} {f'{args.workers} workers (samples/s)':>22}")
     for r in rows:
         print(f"{r['res']:>5} {r['single']:>22.0f} {r['workers']:>22.0f}")
-    seconds = write(args.write_count, args.workers)
-    print(f"write {args.write_count} samples at 64 px with {args.workers} workers: {seconds:.1f} s "
-          f"({args.write_count / seconds:.0f} samples/s)")
-    result = {"threads": torch.get_num_threads(), "workers": args.workers, "render": rows,
-              "write": {"count": args.write_count, "res": 64, "seconds": seconds}}
+    families = []
+    for family in ("open", "room", "street", "mix"):
+        n = args.family_count
+        families.append({"family": family, "res": 64, "single": single(64, n, 128, family),
+                         "workers": loader(64, n, 128, args.workers, family)})
+    print(f"{'family':>7} {'1 process at 64 px':>22} {f'{args.workers} workers at 64 px':>22}")
+    for r in families:
+        print(f"{r['family']:>7} {r['single']:>22.0f} {r['workers']:>22.0f}")
+    result = {"threads": torch.get_num_threads(), "workers": args.workers, "render": rows, "families": families,
+              "load": os.getloadavg()}
+    if not args.only_families:
+        seconds = write(args.write_count, args.workers)
+        print(f"write {args.write_count} samples at 64 px with {args.workers} workers: {seconds:.1f} s "
+              f"({args.write_count / seconds:.0f} samples/s)")
+        result["write"] = {"count": args.write_count, "res": 64, "seconds": seconds}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=1))
 

@@ -153,8 +153,13 @@ def _group_phrase(entry: dict, rng: random.Random) -> str:
     return f"{adjective} {noun}".strip()
 
 
-def _grouped_listing(entries: list[dict], rng: random.Random, most: int) -> str:
-    """'a wooden table, two chairs and a blue sofa': one phrase per kind (counted when several)."""
+def _join(items: list[str]) -> str:
+    """'a, b and c'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
+
+
+def _grouped_items(entries: list[dict], rng: random.Random, most: int) -> list[str]:
+    """['a wooden table', 'two chairs', 'a blue sofa']: one phrase per kind (counted when several)."""
     kinds: dict[str, list[dict]] = {}
     for e in entries:
         kinds.setdefault(e["kind"], []).append(e)
@@ -162,9 +167,7 @@ def _grouped_listing(entries: list[dict], rng: random.Random, most: int) -> str:
     for kind, group in list(kinds.items())[:most]:
         noun = FURNITURE_NOUNS[kind]
         items.append(_article(_group_phrase(group[0], rng)) if len(group) == 1 else f"{NUMBERS[len(group)]} {noun}s")
-    if not items:
-        return ""
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    return items
 
 
 def room_caption(graph: dict, res: int) -> str:
@@ -173,10 +176,10 @@ def room_caption(graph: dict, res: int) -> str:
     kind = graph["room"]["kind"]
     shown = [e for e in graph["furniture"] if _shown(graph, e, res)]
     outside = graph["surface_pixels"][_SKY] + graph["surface_pixels"][_PAVEMENT]
-    listing = _grouped_listing(shown, rng, 4)
-    window = "a window" if outside >= max(4, 0.005 * res * res) else ""
-    if window:
-        listing = f"{listing} and {window}" if listing and " and " not in listing else (listing and f"{listing}, {window}") or window
+    items = _grouped_items(shown, rng, 4)
+    if outside >= max(4, 0.005 * res * res):
+        items.append("a window")
+    listing = _join(items)
     floor = graph["floor"]["name"] if graph["surface_pixels"][_FLOOR] >= 0.02 * res * res else ""
     room = rng.choice((f"a {kind}", f"a {kind}", f"an indoor {kind}", f"the {kind}"))
     if not listing:
@@ -202,7 +205,7 @@ def street_caption(graph: dict, res: int) -> str:
         if n:
             noun = FURNITURE_NOUNS[kind]
             items.append(_article(noun) if n == 1 else rng.choice((f"{NUMBERS[n]} {noun}s", f"{noun}s")))
-    listing = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
+    listing = _join(items)
     pixels, enough = graph["surface_pixels"], 0.01 * res * res
     sides = [graph["facades"][i]["name"] for i, sid in enumerate((_LEFT, _RIGHT, _BACK)) if pixels[sid] >= enough]
     names = list(dict.fromkeys(sides))

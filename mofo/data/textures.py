@@ -106,7 +106,7 @@ def _fabric(u, v, w):
     """A woven look: alternating warp and weft threads with a soft ridge each."""
     warp = (_cell(u) + _cell(v + w)) & 1
     ridge = torch.where(warp == 1, _frac(u), _frac(v + w))
-    return 0.72 + 0.16 * (1 - (2 * ridge - 1).abs()) + 0.12 * _noise(u * 0.1, v * 0.1, w * 0.1)
+    return 0.72 + 0.16 * (1 - (2 * ridge - 1).abs()) + 0.12 * _hash(_cell(u * 0.1), _cell(v * 0.1), _cell(w * 0.1))
 
 
 def _facade(u, v, w):

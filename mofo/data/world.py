@@ -714,13 +714,14 @@ def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, cull: Cull, nea
         return t.view(near.shape).min(dim=1)
     n_k, group = scene.center.shape[1], pair // n_r
     count = scene.gcount.flatten().index_select(0, group)
-    src = torch.repeat_interleave(torch.arange(pair.numel()), count)  # each (group, ray) pair -> its slots
-    slot = (scene.gfirst.flatten().index_select(0, group).index_select(0, src) + torch.arange(src.numel())
-            - (torch.cumsum(count, 0) - count).index_select(0, src))
-    b, ray = b.index_select(0, src), ray.index_select(0, src)
-    keep = _slot_near(scene, cull, b * n_k + slot, ray).nonzero().squeeze(1)
-    slot, b, ray = slot.index_select(0, keep), b.index_select(0, keep), ray.index_select(0, keep)
-    enter = _enter(_rows(o, b if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, b * n_k + slot))
+    # each (group, ray) pair -> its slots: bk = b * K + gfirst + 0, 1, ..., gcount - 1
+    start = b * n_k + scene.gfirst.flatten().index_select(0, group) - (torch.cumsum(count, 0) - count)
+    src = torch.repeat_interleave(torch.arange(pair.numel()), count)
+    bk, ray = start.index_select(0, src) + torch.arange(src.numel()), ray.index_select(0, src)
+    keep = _slot_near(scene, cull, bk, ray).nonzero().squeeze(1)
+    bk, ray = bk.index_select(0, keep), ray.index_select(0, keep)
+    enter = _enter(_rows(o, ray // n_r if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, bk))
+    slot = bk % n_k
     limit = t_max if isinstance(t_max, float) else t_max.reshape(-1).index_select(0, ray)
     enter = torch.where((enter > 1e-4) & (enter < limit), enter, math.inf)
     t = torch.full((n_b * n_r,), math.inf).scatter_reduce(0, ray, enter, "amin")
@@ -1007,7 +1008,7 @@ def _pack(mask: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor]:
     return out, scene[::group]
 
 
-def _antialias(scene, sid, rgb, res, cfg, group: int = 8):
+def _antialias(scene, sid, rgb, res, cfg, group: int = 32):
     """Quincunx antialiasing: edge pixels become 1/2 centre + 1/8 of each of their 4 corner rays.
 
     Corners are shared by neighbouring pixels, so an edge pixel costs ~1.6 new rays instead
