@@ -181,7 +181,7 @@ def room_caption(graph: dict, res: int) -> str:
         items.append("a window")
     listing = _join(items)
     floor = graph["floor"]["name"] if graph["surface_pixels"][_FLOOR] >= 0.02 * res * res else ""
-    room = rng.choice((f"a {kind}", f"a {kind}", f"an indoor {kind}", f"the {kind}"))
+    room = rng.choice((_article(kind), _article(kind), f"an indoor {kind}", f"the {kind}"))
     if not listing:
         text = f"an empty {kind}" + (f" with a {floor}" if floor else "")
     elif rng.random() < 0.5:

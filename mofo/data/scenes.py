@@ -119,7 +119,7 @@ def _wood(rng: random.Random, scale: float = 8.0) -> dict:
     return _mat(rng.choice(("wood", "planks")), "brown", scale, _tint(_WOOD, rng, 0.25), "wooden")
 
 
-def _surface(rng: random.Random, pattern: str = "plain", scale: float = 1.0) -> dict:
+def _finish(rng: random.Random, pattern: str = "plain", scale: float = 1.0) -> dict:
     """Painted or wooden (furniture)."""
     if rng.random() < 0.5:
         return _wood(rng, 6.0 if pattern == "plain" else scale)
@@ -134,7 +134,7 @@ def _legs(w: float, d: float, h: float, mat: dict, inset: float = 0.06, r: float
 def table(rng, low: bool = False) -> tuple[list, tuple[float, float]]:
     """A table: top + 4 legs (or a round top on a pedestal). Returns parts, footprint (w, d)."""
     h = rng.uniform(0.38, 0.46) if low else rng.uniform(0.7, 0.77)
-    mat = _surface(rng)
+    mat = _finish(rng)
     if not low and rng.random() < 0.3:
         r = rng.uniform(0.4, 0.6)
         return [("cylinder", (0, h - 0.02, 0), (r, 0.02, r), mat),
@@ -146,7 +146,7 @@ def table(rng, low: bool = False) -> tuple[list, tuple[float, float]]:
 
 def chair(rng, mat: dict | None = None) -> tuple[list, tuple[float, float]]:
     """Seat, back (at +z) and 4 legs."""
-    mat = mat or _surface(rng)
+    mat = mat or _finish(rng)
     seat = 0.45
     return [("box", (0, seat, 0), (0.21, 0.025, 0.21), mat),
             ("box", (0, seat + 0.25, 0.19), (0.21, 0.22, 0.02), mat),
@@ -178,7 +178,7 @@ def cabinet(rng, tall: bool = False) -> tuple[list, tuple[float, float]]:
     """A cupboard / dresser / nightstand: one box with door panels."""
     w, h, d = (rng.uniform(0.6, 1.0), rng.uniform(1.7, 2.0), 0.5) if tall else \
               (rng.uniform(0.4, 1.4), rng.uniform(0.5, 0.9), rng.uniform(0.4, 0.5))
-    return [("box", (0, h / 2, 0), (w / 2, h / 2, d / 2), _surface(rng, "panels", 1.0))], (w, d)
+    return [("box", (0, h / 2, 0), (w / 2, h / 2, d / 2), _finish(rng, "panels", 1.0))], (w, d)
 
 
 def shelf(rng) -> tuple[list, tuple[float, float]]:
@@ -213,7 +213,7 @@ def plant(rng) -> tuple[list, tuple[float, float]]:
 
 
 def door(rng) -> tuple[list, tuple[float, float]]:
-    return [("box", (0, 1.03, 0), (0.44, 1.03, 0.025), _surface(rng, "panels", 0.7))], (0.88, 0.05)
+    return [("box", (0, 1.03, 0), (0.44, 1.03, 0.025), _finish(rng, "panels", 0.7))], (0.88, 0.05)
 
 
 def picture(rng) -> tuple[list, tuple[float, float]]:
@@ -270,13 +270,13 @@ _ROOM_ITEMS = {
 _ON_WALL = {"picture"}  # hangs on the wall (not on the floor)
 
 
-def _item(rng: random.Random, item: str, room: dict) -> list[tuple[str, list, tuple, str]]:
-    """The assemblies of one room item: [(kind, parts, footprint (w, d), placement hint)].
+def _item(rng: random.Random, item: str) -> list[tuple[str, list, tuple]]:
+    """The assemblies of one room item: [(kind, parts, footprint (w, d))].
 
     The first is placed as asked; the others (chairs of a dining set / desk) around it.
     """
     if item == "bed":
-        return [("bed", *bed(rng), "")]
+        return [("bed", *bed(rng))]
     if item in ("nightstand", "dresser", "cabinet", "tv cabinet"):
         parts, (w, d) = cabinet(rng)
         if item == "nightstand":
@@ -288,16 +288,16 @@ def _item(rng: random.Random, item: str, room: dict) -> list[tuple[str, list, tu
             parts.append(("box", (0, top + 0.3, 0.05), (tw, 0.28 * tw / 0.5, 0.03), _mat("plain", "black")))
         elif item != "nightstand" and rng.random() < 0.6:
             parts += clutter(rng, w, d, top, rng.randint(1, 3))
-        return [("tv" if item == "tv cabinet" else "cabinet" if item != "nightstand" else "nightstand", parts, (w, d), "")]
+        return [("tv" if item == "tv cabinet" else "cabinet" if item != "nightstand" else "nightstand", parts, (w, d))]
     if item == "wardrobe":
-        return [("wardrobe", *cabinet(rng, tall=True), "")]
+        return [("wardrobe", *cabinet(rng, tall=True))]
     if item == "bookshelf":
-        return [("bookshelf", *shelf(rng), "")]
+        return [("bookshelf", *shelf(rng))]
     if item in ("sofa", "armchair"):
-        return [(item, *sofa(rng, rng.uniform(0.8, 0.95) if item == "armchair" else None), "")]
+        return [(item, *sofa(rng, rng.uniform(0.8, 0.95) if item == "armchair" else None))]
     if item == "coffee table":
         parts, (w, d) = table(rng, low=True)
-        return [("table", parts + clutter(rng, w, d, parts[0][1][1] + 0.02, rng.randint(0, 2)), (w, d), "")]
+        return [("table", parts + clutter(rng, w, d, parts[0][1][1] + 0.02, rng.randint(0, 2)), (w, d))]
     if item in ("dining set", "desk"):
         parts, (w, d) = table(rng)
         if item == "desk":
@@ -307,32 +307,32 @@ def _item(rng: random.Random, item: str, room: dict) -> list[tuple[str, list, tu
             parts += clutter(rng, w * 0.5, d * 0.4, 0.755, rng.randint(0, 2))
         else:
             parts += clutter(rng, w, d, parts[0][1][1] + 0.02, rng.randint(0, 3))
-        out = [("desk" if item == "desk" else "table", parts, (w, d), "")]
+        out = [("desk" if item == "desk" else "table", parts, (w, d))]
         n_chairs = 1 if item == "desk" else rng.randint(2, 4)
-        mat = _surface(rng)
-        for side in range(n_chairs):
-            out.append(("chair", *chair(rng, mat), f"chair{side}"))
+        mat = _finish(rng)
+        for _ in range(n_chairs):
+            out.append(("chair", *chair(rng, mat)))
         return out
     if item == "counter":
-        return [("counter", *counter(rng, rng.uniform(1.6, 2.8)), "")]
+        return [("counter", *counter(rng, rng.uniform(1.6, 2.8)))]
     if item == "fridge":
-        return [("fridge", *fridge(rng), "")]
+        return [("fridge", *fridge(rng))]
     if item == "rug":
-        return [("rug", *rug(rng), "")]
+        return [("rug", *rug(rng))]
     if item == "plant":
-        return [("plant", *plant(rng), "")]
+        return [("plant", *plant(rng))]
     if item == "door":
-        return [("door", *door(rng), "")]
+        return [("door", *door(rng))]
     if item == "chair":
-        return [("chair", *chair(rng), "")]
-    return [("picture", *picture(rng), "")]
+        return [("chair", *chair(rng))]
+    return [("picture", *picture(rng))]
 
 
 def _overlaps(box, boxes) -> bool:
     return any(box[0] < b[1] and b[0] < box[1] and box[2] < b[3] and b[2] < box[3] for b in boxes)
 
 
-def _wall_spot(rng, room: dict, w: float, d: float, cam_x: float):
+def _wall_spot(rng, room: dict, w: float, d: float):
     """Centre (x, z), yaw and footprint box of an item whose back touches a side or the back wall."""
     wall = rng.choice(("left", "right", "back", "back"))
     gap = 0.03
@@ -363,13 +363,13 @@ def _place_room_items(rng: random.Random, room: dict, kind: str, cam_x: float, m
     for item, chance, where in _ROOM_ITEMS[kind]:
         if rng.random() >= chance:
             continue
-        group = _item(rng, item, room)
+        group = _item(rng, item)
         n_parts = sum(len(g[1]) for g in group)
         if len(out.objects) + n_parts > most:
             continue
-        _, parts, (w, d), _ = group[0]
+        _, parts, (w, d) = group[0]
         for _attempt in range(12):
-            x, z, yaw, box = _wall_spot(rng, room, w, d, cam_x) if where == "wall" else _free_spot(rng, room, w, d)
+            x, z, yaw, box = _wall_spot(rng, room, w, d) if where == "wall" else _free_spot(rng, room, w, d)
             chairs = _chair_spots(x, z, yaw, w, d, len(group) - 1)
             boxes = [box] + [c[3] for c in chairs]
             flat = item in _ON_WALL or item == "rug"  # hangs above / lies under the others
@@ -377,12 +377,11 @@ def _place_room_items(rng: random.Random, room: dict, kind: str, cam_x: float, m
                 break
         else:
             continue
-        y0 = 0.0
-        if item not in _ON_WALL and item != "rug":
+        if not flat:
             taken += boxes
         colour, material = _describe_parts(parts)
-        out.add(group[0][0], parts, x, z, yaw, y0, colour=colour, material=material)
-        for (kind_c, parts_c, _, _), (cx, cz, cyaw, _) in zip(group[1:], chairs):
+        out.add(group[0][0], parts, x, z, yaw, colour=colour, material=material)
+        for (kind_c, parts_c, _), (cx, cz, cyaw, _) in zip(group[1:], chairs):
             colour, material = _describe_parts(parts_c)
             out.add(kind_c, parts_c, cx, cz, cyaw, colour=colour, material=material)
     return out
