@@ -10,7 +10,7 @@ import torch
 
 from mofo.cli import main
 from mofo.data import SynthDataset, open_dataset
-from mofo.data import captions, scenes, world
+from mofo.data import captions, culling, scenes, world
 from mofo.data.world import (FLOOR, OBJ0, PAVEMENT, SKY, WALL_BACK, WALL_LEFT, WALL_RIGHT, CEILING, Scene,
                              WorldConfig, camera_frame, render, render_scenes, sample_graph, scene_seed)
 
@@ -235,7 +235,7 @@ def test_furniture_stands_on_the_floor_inside_the_room():
         r = g["room"]
         assert g["furniture"] and len(g["objects"]) <= 40
         for o in g["objects"]:
-            (x0, y0, z0), (x1, y1, z1) = world._bound({**o, "size": [s / 1.01 for s in o["size"]]})
+            (x0, y0, z0), (x1, y1, z1) = culling.bound({**o, "size": [s / 1.01 for s in o["size"]]})
             assert r["x_left"] - 0.02 <= x0 and x1 <= r["x_right"] + 0.02 and y0 >= -0.02 and y1 <= r["height"] + 0.02
             assert r["z_front"] - 0.02 <= z0 and z1 <= r["z_back"] + 0.02
         kinds = {e["kind"] for e in g["furniture"]}

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from mofo.data.textures import PALETTE
 
 FACADE_SEGMENT = 12.0  # metres of street per building (heights and shades change per segment)
+SKIES = {"clear": ((0.78, 0.86, 0.95), (0.3, 0.5, 0.85)),
+         "overcast": ((0.82, 0.82, 0.84), (0.6, 0.62, 0.66)),
+         "sunset": ((0.98, 0.72, 0.48), (0.36, 0.36, 0.6))}
 
 
 @dataclass(frozen=True)
@@ -556,3 +559,131 @@ def street_graph(seed: int, stretch: bool = True, most: int = 44) -> dict:
                                                    -math.cos(elev) * math.cos(azim)]},
             "ambient": rng.uniform(0.3, 0.5), "fog": rng.uniform(0.0, 0.006), "objects": things.objects,
             "things": things.groups, "sensor": sensor_effects(rng)}
+
+
+# --- the open family: primitives on a floor or the ground (the original world) -----------
+
+SHAPES = ("sphere", "box", "cylinder", "cone")  # the open family's draws
+# (name, pattern, colour name or None for any palette colour, colour override, cells per metre)
+FLOORS = (("wooden floor", "wood", "brown", (0.72, 0.5, 0.3), 4.0),
+          ("tiled floor", "checker", None, None, 1.5),
+          ("carpet", "speckle", None, None, 10.0),
+          ("stone floor", "brick", "gray", (0.6, 0.58, 0.55), 2.5))
+GROUNDS = (("grass", "speckle", "green", (0.3, 0.55, 0.2), 6.0),
+           ("sand", "speckle", "yellow", (0.85, 0.75, 0.52), 8.0),
+           ("pavement", "brick", "gray", (0.55, 0.55, 0.55), 2.0),
+           ("dirt", "speckle", "brown", (0.5, 0.37, 0.25), 5.0))
+WALLS = (("plain walls", "plain", None, None, 1.0),
+         ("striped wallpaper", "stripes", None, None, 3.0),
+         ("brick walls", "brick", "red", (0.66, 0.32, 0.24), 3.0))
+_OPEN_WALL_COLOURS = ("white", "gray", "yellow", "blue", "green", "pink", "teal")
+_OBJECT_PATTERNS = ("plain", "plain", "checker", "stripes", "speckle", "wood")
+_STACK_PROB = 0.35  # chance that a box carries a smaller object on top
+_OBJECT_SCALE = {"checker": 5.0, "stripes": 8.0, "speckle": 12.0, "wood": 10.0, "plain": 1.0}
+
+
+def _material(rng: random.Random, name, pattern, colour, rgb, scale) -> dict:
+    colour = colour or rng.choice(tuple(PALETTE))
+    return {"name": name, "pattern": pattern, "colour": colour,
+            "rgb": list(rgb or PALETTE[colour]), "scale": scale}
+
+
+def _object_size(rng: random.Random, shape: str) -> list[float]:
+    if shape == "sphere":
+        return [rng.uniform(0.15, 0.55)] * 3
+    if shape in ("cylinder", "cone"):  # (radius range, half-height range)
+        radius, half_height = ((0.12, 0.4), (0.2, 0.7)) if shape == "cylinder" else ((0.15, 0.45), (0.25, 0.6))
+        r = rng.uniform(*radius)
+        return [r, rng.uniform(*half_height), r]
+    if rng.random() < 0.4:
+        return [rng.uniform(0.15, 0.5)] * 3
+    return [rng.uniform(0.12, 0.55), rng.uniform(0.12, 0.5), rng.uniform(0.12, 0.55)]
+
+
+def _ground_range(cam: dict, room: dict | None) -> tuple[float, float]:
+    """Near and far z of the ground strip where object bases are visible."""
+    h, half = cam["height"], cam["fov"] / 2
+    low, high = math.radians(min(cam["pitch"] + half, 80.0)), math.radians(cam["pitch"] - half)
+    z0 = max(h / math.tan(low) + 0.6, 1.2)
+    z1 = room["z_back"] - 0.8 if room else 10.0
+    if high > 0.02:
+        z1 = min(z1, h / math.tan(high) - 0.3)
+    return z0, max(z1, z0 + 1.5)
+
+
+def _new_object(rng: random.Random, shape: str, size: list[float], yaw: float, x: float, y0: float, z: float,
+                support: int | None) -> dict:
+    """An object of `shape` whose base rests at height y0 (on the ground or on object `support`)."""
+    pattern = rng.choice(_OBJECT_PATTERNS)
+    wood = pattern == "wood"
+    mat = _material(rng, None, pattern, "brown" if wood else None,
+                    (0.7, 0.47, 0.27) if wood else None, _OBJECT_SCALE[pattern])
+    return {"shape": shape, **{k: mat[k] for k in ("colour", "pattern", "rgb", "scale")},
+            "center": [x, y0 + size[1], z], "size": size, "yaw": yaw, "support": support}
+
+
+def _fit(size: list[float], yaw: float, radius: float) -> list[float]:
+    """`size` shrunk (never grown) so that the footprint fits in a circle of `radius`."""
+    footprint = math.hypot(size[0], size[2]) if yaw else max(size[0], size[2])
+    return [s * min(1.0, radius / footprint) for s in size]
+
+
+def _place_objects(rng: random.Random, cam: dict, room: dict | None, n: int, most: int) -> list[dict]:
+    """n objects resting on the ground in distinct cells of a 3 x 3 grid over the visible floor,
+    then, while fewer than `most`, a small object on top of some of the boxes (`support`)."""
+    z0, z1 = _ground_range(cam, room)
+    spread = 0.8 * math.tan(math.radians(cam["fov"] / 2))
+    objects = []
+    for cell in rng.sample(range(9), n):
+        row, col = divmod(cell, 3)
+        z = z0 + (row + rng.uniform(0.3, 0.7)) / 3 * (z1 - z0)
+        x_lo, x_hi = -z * spread, z * spread
+        if room:
+            x_lo, x_hi = max(x_lo, room["x_left"] + 0.7), min(x_hi, room["x_right"] - 0.7)
+        x = x_lo + (col + rng.uniform(0.3, 0.7)) / 3 * (x_hi - x_lo)
+        shape = rng.choice(SHAPES)
+        yaw = rng.uniform(0, 90) if shape == "box" and rng.random() < 0.5 else 0.0
+        size = _fit(_object_size(rng, shape), yaw, 0.42 * min((x_hi - x_lo) / 3, (z1 - z0) / 3))
+        objects.append(_new_object(rng, shape, size, yaw, x, 0.0, z, None))
+    for k, base in enumerate(list(objects)):
+        if base["shape"] != "box" or len(objects) >= most or rng.random() >= _STACK_PROB:
+            continue
+        shape = rng.choice(SHAPES)
+        yaw = base["yaw"] if shape == "box" else 0.0
+        size = _fit(_object_size(rng, shape), yaw, 0.8 * min(base["size"][0], base["size"][2]))
+        top = base["center"][1] + base["size"][1]
+        objects.append(_new_object(rng, shape, size, yaw, base["center"][0], top, base["center"][2], k))
+    return objects
+
+
+def open_graph(seed: int, cfg) -> dict:
+    """The open family: 1-6 primitives on a floor (rooms of three walls) or on the ground
+    (cfg: a `world.WorldConfig`: fov, pitch, height, indoor_prob, max_objects)."""
+    rng = random.Random(seed)
+    indoor = rng.random() < cfg.indoor_prob
+    cam = {"fov": rng.uniform(*cfg.fov), "pitch": rng.uniform(*cfg.pitch),
+           "height": rng.uniform(*cfg.height) * (1.0 if indoor else 1.3)}
+    room = None
+    if indoor:
+        width, offset = rng.uniform(4.0, 8.0), rng.uniform(0.35, 0.65)
+        room = {"x_left": -width * offset, "x_right": width * (1 - offset),
+                "z_back": rng.uniform(6.0, 11.0), "height": rng.uniform(2.6, 3.5),
+                "ceiling": rng.random() < 0.5}
+    floor = _material(rng, *rng.choice(FLOORS if indoor else GROUNDS))
+    walls = _material(rng, *rng.choice(WALLS))
+    if walls["pattern"] != "brick":
+        walls["colour"] = rng.choice(_OPEN_WALL_COLOURS)
+        walls["rgb"] = list(PALETTE[walls["colour"]])
+    sky = rng.choice(tuple(SKIES))
+    if indoor:
+        light = {"type": "point", "position": [rng.uniform(room["x_left"] + 0.5, room["x_right"] - 0.5),
+                                               room["height"] - 0.3, rng.uniform(0.5, 0.6 * room["z_back"])]}
+    else:
+        elev, azim = math.radians(rng.uniform(25, 65)), math.radians(rng.uniform(-150, 150))
+        light = {"type": "sun", "direction": [math.cos(elev) * math.sin(azim), math.sin(elev),
+                                              -math.cos(elev) * math.cos(azim)]}
+    objects = _place_objects(rng, cam, room, rng.randint(1, cfg.max_objects), cfg.max_objects)
+    return {"seed": seed, "family": "open", "indoor": indoor, "camera": cam, "room": room, "floor": floor,
+            "walls": walls, "sky": sky, "light": light, "ambient": rng.uniform(0.25, 0.45),
+            "fog": 0.0 if indoor or rng.random() < 0.5 else rng.uniform(0.005, 0.03),
+            "objects": objects}

@@ -1,21 +1,25 @@
 """A synthetic RGB-D world: scenes drawn from a seed, rendered by batched analytic ray casting.
 
 Conventions
-- World frame: y up, the ground is the plane y = 0. The camera sits at (0, h, 0) and
-  looks along +z, pitched down by `pitch`; rooms are axis-aligned boxes around it.
+- World frame: y up, the ground is the plane y = 0. The camera sits at (x, h, 0) and
+  looks along +z, pitched down by `pitch`, rolled by `roll`, turned by `yaw` (the open
+  family: x = yaw = roll = 0); rooms are axis-aligned boxes around it.
 - Camera frame (OpenCV): x right, y down, z forward. **Depth is z-depth along the
   optical axis in metres**: the camera-frame z of the surface seen at the pixel centre.
-- Intrinsics K = [[f, 0, W/2], [0, f, H/2], [0, 0, 1]] in pixels with
-  f = W / (2 tan(fov / 2)); pixel (i, j) covers [j, j+1] x [i, i+1], its centre is
-  (u, v) = (j + 0.5, i + 0.5), and `depth * K^-1 (u, v, 1)` is the surface point.
-- Sky, and ground farther than `WorldConfig.max_depth`, has no depth: 0 and invalid.
+- Intrinsics K = [[fx, 0, W/2], [0, fy, H/2], [0, 0, 1]] in pixels with
+  fx = W / (2 tan(fov / 2)), fy = H / (2 tan(vfov / 2)) (fy = fx unless a scene squeezes a
+  wider sensor frame into the square); pixel (i, j) covers [j, j+1] x [i, i+1], its centre
+  is (u, v) = (j + 0.5, i + 0.5), and `depth * K^-1 (u, v, 1)` is the surface point.
+- Sky, and planes farther than `WorldConfig.max_depth`, have no depth: 0 and invalid.
 
-A scene is a JSON-able *scene graph* (`sample_graph`), the single source of truth for
-captions and tests; `Scene.from_graphs` stacks graphs into tensors for the renderer.
-Rendering uses only correctly rounded float ops (+ - * / sqrt, min, floor) and integer
-hashes, elementwise over (scene, ray, object), so a scene renders bit-identically
-whatever batch, chunk or thread count it is rendered in. Only (ray, object) pairs that pass
-a conservative bounding-sphere test are intersected exactly, which changes no result.
+Families (`WorldConfig.family`): "open" (primitives on a floor or ground), "room" and
+"street" (`mofo/data/scenes.py`), or "mix". A scene is a JSON-able *scene graph*
+(`sample_graph`), the single source of truth for captions and tests; `Scene.from_graphs`
+stacks graphs into tensors for the renderer. Rendering uses only correctly rounded float
+ops (+ - * / sqrt, min, floor) and integer hashes, elementwise over (scene, ray, object), so
+a scene renders bit-identically whatever batch, chunk or thread count it is rendered in.
+Only (ray, object) pairs that pass the conservative tests of `mofo/data/culling.py` are
+intersected exactly, which changes no result.
 """
 from __future__ import annotations
 
@@ -29,7 +33,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from mofo.data.scenes import room_graph, street_graph
+from mofo.data.culling import (Cull, camera_rects, dot, light_rects, near_camera, near_light, normalize,
+                               slot_near, bound, group_bound)
+from mofo.data.scenes import SHAPES, SKIES, open_graph, room_graph, street_graph  # noqa: F401 (SHAPES: API)
 from mofo.data.textures import PALETTE, PATTERNS, _hash, patterns
 
 # Surface ids in the rendered id map; objects follow from OBJ0 on. WALL_FRONT closes a room
@@ -37,7 +43,6 @@ from mofo.data.textures import PALETTE, PATTERNS, _hash, patterns
 SKY, FLOOR, WALL_LEFT, WALL_RIGHT, WALL_BACK, CEILING, WALL_FRONT, PAVEMENT, OBJ0 = range(9)
 FAMILIES = ("open", "room", "street")  # scene families; "mix" draws one per scene (WorldConfig.mix)
 OPEN, ROOM, STREET = range(3)
-SHAPES = ("sphere", "box", "cylinder", "cone")  # the open family's draws
 # Unit shapes are the slab {|p|_inf <= 1} intersected with the quadric
 # {qx x^2 + qy y^2 + qz z^2 + l y <= k}: (qx, qy, qz, l, k) per shape. The cone,
 # x^2 + z^2 <= ((1 - y) / 2)^2, has its apex at y = 1 and its base (radius 1) at y = -1;
@@ -46,26 +51,7 @@ QUADRICS = {"sphere": [1.0, 1.0, 1.0, 0.0, 1.0], "box": [0.0, 0.0, 0.0, 0.0, 1.0
             "cylinder": [1.0, 0.0, 1.0, 0.0, 1.0], "cone": [1.0, -0.25, 1.0, 0.5, 0.25],
             "wheel": [0.0, 1.0, 1.0, 0.0, 1.0]}
 
-# (name, pattern, colour name or None for any palette colour, colour override, cells per metre)
-FLOORS = (("wooden floor", "wood", "brown", (0.72, 0.5, 0.3), 4.0),
-          ("tiled floor", "checker", None, None, 1.5),
-          ("carpet", "speckle", None, None, 10.0),
-          ("stone floor", "brick", "gray", (0.6, 0.58, 0.55), 2.5))
-GROUNDS = (("grass", "speckle", "green", (0.3, 0.55, 0.2), 6.0),
-           ("sand", "speckle", "yellow", (0.85, 0.75, 0.52), 8.0),
-           ("pavement", "brick", "gray", (0.55, 0.55, 0.55), 2.0),
-           ("dirt", "speckle", "brown", (0.5, 0.37, 0.25), 5.0))
-WALLS = (("plain walls", "plain", None, None, 1.0),
-         ("striped wallpaper", "stripes", None, None, 3.0),
-         ("brick walls", "brick", "red", (0.66, 0.32, 0.24), 3.0))
-SKIES = {"clear": ((0.78, 0.86, 0.95), (0.3, 0.5, 0.85)),
-         "overcast": ((0.82, 0.82, 0.84), (0.6, 0.62, 0.66)),
-         "sunset": ((0.98, 0.72, 0.48), (0.36, 0.36, 0.6))}
-_WALL_COLOURS = ("white", "gray", "yellow", "blue", "green", "pink", "teal")
-_OBJECT_PATTERNS = ("plain", "plain", "checker", "stripes", "speckle", "wood")
 _CEILING_MATERIAL = {"rgb": [0.9, 0.9, 0.88], "pattern": "plain", "scale": 1.0}
-_STACK_PROB = 0.35  # chance that a box carries a smaller object on top
-_OBJECT_SCALE = {"checker": 5.0, "stripes": 8.0, "speckle": 12.0, "wood": 10.0, "plain": 1.0}
 
 
 @dataclass(frozen=True)
@@ -108,80 +94,6 @@ def scene_seed(seed: int, split: str, index: int) -> int:
     return ((seed * 2**40 + index) << 1) | (split == "test")
 
 
-def _material(rng: random.Random, name, pattern, colour, rgb, scale) -> dict:
-    colour = colour or rng.choice(tuple(PALETTE))
-    return {"name": name, "pattern": pattern, "colour": colour,
-            "rgb": list(rgb or PALETTE[colour]), "scale": scale}
-
-
-def _object_size(rng: random.Random, shape: str) -> list[float]:
-    if shape == "sphere":
-        return [rng.uniform(0.15, 0.55)] * 3
-    if shape in ("cylinder", "cone"):  # (radius range, half-height range)
-        radius, half_height = ((0.12, 0.4), (0.2, 0.7)) if shape == "cylinder" else ((0.15, 0.45), (0.25, 0.6))
-        r = rng.uniform(*radius)
-        return [r, rng.uniform(*half_height), r]
-    if rng.random() < 0.4:
-        return [rng.uniform(0.15, 0.5)] * 3
-    return [rng.uniform(0.12, 0.55), rng.uniform(0.12, 0.5), rng.uniform(0.12, 0.55)]
-
-
-def _ground_range(cam: dict, room: dict | None) -> tuple[float, float]:
-    """Near and far z of the ground strip where object bases are visible."""
-    h, half = cam["height"], cam["fov"] / 2
-    low, high = math.radians(min(cam["pitch"] + half, 80.0)), math.radians(cam["pitch"] - half)
-    z0 = max(h / math.tan(low) + 0.6, 1.2)
-    z1 = room["z_back"] - 0.8 if room else 10.0
-    if high > 0.02:
-        z1 = min(z1, h / math.tan(high) - 0.3)
-    return z0, max(z1, z0 + 1.5)
-
-
-def _new_object(rng: random.Random, shape: str, size: list[float], yaw: float, x: float, y0: float, z: float,
-                support: int | None) -> dict:
-    """An object of `shape` whose base rests at height y0 (on the ground or on object `support`)."""
-    pattern = rng.choice(_OBJECT_PATTERNS)
-    wood = pattern == "wood"
-    mat = _material(rng, None, pattern, "brown" if wood else None,
-                    (0.7, 0.47, 0.27) if wood else None, _OBJECT_SCALE[pattern])
-    return {"shape": shape, **{k: mat[k] for k in ("colour", "pattern", "rgb", "scale")},
-            "center": [x, y0 + size[1], z], "size": size, "yaw": yaw, "support": support}
-
-
-def _fit(size: list[float], yaw: float, radius: float) -> list[float]:
-    """`size` shrunk (never grown) so that the footprint fits in a circle of `radius`."""
-    footprint = math.hypot(size[0], size[2]) if yaw else max(size[0], size[2])
-    return [s * min(1.0, radius / footprint) for s in size]
-
-
-def _place_objects(rng: random.Random, cam: dict, room: dict | None, n: int, most: int) -> list[dict]:
-    """n objects resting on the ground in distinct cells of a 3 x 3 grid over the visible floor,
-    then, while fewer than `most`, a small object on top of some of the boxes (`support`)."""
-    z0, z1 = _ground_range(cam, room)
-    spread = 0.8 * math.tan(math.radians(cam["fov"] / 2))
-    objects = []
-    for cell in rng.sample(range(9), n):
-        row, col = divmod(cell, 3)
-        z = z0 + (row + rng.uniform(0.3, 0.7)) / 3 * (z1 - z0)
-        x_lo, x_hi = -z * spread, z * spread
-        if room:
-            x_lo, x_hi = max(x_lo, room["x_left"] + 0.7), min(x_hi, room["x_right"] - 0.7)
-        x = x_lo + (col + rng.uniform(0.3, 0.7)) / 3 * (x_hi - x_lo)
-        shape = rng.choice(SHAPES)
-        yaw = rng.uniform(0, 90) if shape == "box" and rng.random() < 0.5 else 0.0
-        size = _fit(_object_size(rng, shape), yaw, 0.42 * min((x_hi - x_lo) / 3, (z1 - z0) / 3))
-        objects.append(_new_object(rng, shape, size, yaw, x, 0.0, z, None))
-    for k, base in enumerate(list(objects)):
-        if base["shape"] != "box" or len(objects) >= most or rng.random() >= _STACK_PROB:
-            continue
-        shape = rng.choice(SHAPES)
-        yaw = base["yaw"] if shape == "box" else 0.0
-        size = _fit(_object_size(rng, shape), yaw, 0.8 * min(base["size"][0], base["size"][2]))
-        top = base["center"][1] + base["size"][1]
-        objects.append(_new_object(rng, shape, size, yaw, base["center"][0], top, base["center"][2], k))
-    return objects
-
-
 def family_of(seed: int, cfg: WorldConfig) -> str:
     """The family of scene `seed`: cfg.family, or for "mix" a draw from the seed alone."""
     if cfg.family != "mix":
@@ -198,38 +110,6 @@ def sample_graph(seed: int, cfg: WorldConfig = WorldConfig()) -> dict:
     if family == "street":
         return street_graph(seed, cfg.stretch)
     return open_graph(seed, cfg)
-
-
-def open_graph(seed: int, cfg: WorldConfig = WorldConfig()) -> dict:
-    """The open family: 1-6 primitives on a floor (rooms of three walls) or on the ground."""
-    rng = random.Random(seed)
-    indoor = rng.random() < cfg.indoor_prob
-    cam = {"fov": rng.uniform(*cfg.fov), "pitch": rng.uniform(*cfg.pitch),
-           "height": rng.uniform(*cfg.height) * (1.0 if indoor else 1.3)}
-    room = None
-    if indoor:
-        width, offset = rng.uniform(4.0, 8.0), rng.uniform(0.35, 0.65)
-        room = {"x_left": -width * offset, "x_right": width * (1 - offset),
-                "z_back": rng.uniform(6.0, 11.0), "height": rng.uniform(2.6, 3.5),
-                "ceiling": rng.random() < 0.5}
-    floor = _material(rng, *rng.choice(FLOORS if indoor else GROUNDS))
-    walls = _material(rng, *rng.choice(WALLS))
-    if walls["pattern"] != "brick":
-        walls["colour"] = rng.choice(_WALL_COLOURS)
-        walls["rgb"] = list(PALETTE[walls["colour"]])
-    sky = rng.choice(tuple(SKIES))
-    if indoor:
-        light = {"type": "point", "position": [rng.uniform(room["x_left"] + 0.5, room["x_right"] - 0.5),
-                                               room["height"] - 0.3, rng.uniform(0.5, 0.6 * room["z_back"])]}
-    else:
-        elev, azim = math.radians(rng.uniform(25, 65)), math.radians(rng.uniform(-150, 150))
-        light = {"type": "sun", "direction": [math.cos(elev) * math.sin(azim), math.sin(elev),
-                                              -math.cos(elev) * math.cos(azim)]}
-    objects = _place_objects(rng, cam, room, rng.randint(1, cfg.max_objects), cfg.max_objects)
-    return {"seed": seed, "family": "open", "indoor": indoor, "camera": cam, "room": room, "floor": floor,
-            "walls": walls, "sky": sky, "light": light, "ambient": rng.uniform(0.25, 0.45),
-            "fog": 0.0 if indoor or rng.random() < 0.5 else rng.uniform(0.005, 0.03),
-            "objects": objects}
 
 
 # --- tensors --------------------------------------------------------------------------------
@@ -250,10 +130,10 @@ class Scene:
     sky: (B, 2, 3) horizon, zenith; fog_rgb: (B, 3);
     center, size (half extents): (B, K, 3); quadric: (B, K, 5) (`QUADRICS` of the shape);
     rot: (B, K, 2) cos, sin of yaw; alive: (B, K) bool;
-    box: (B, K, 2, 3) world-axis bounding box (min, max corner) of each slot, inflated (`_bound`);
+    box: (B, K, 2, 3) world-axis bounding box (min, max corner) of each slot, inflated (`culling.bound`);
     gbox: (B, G, 2, 3) the box of each group; galive: (B, G); gfirst, gcount: (B, G) long, the
     group's slots gfirst ... gfirst + gcount - 1 (the open family: one slot per group, group k = slot k);
-    crect, cvis, lrect, lbound, lbasis: culling rectangles of the groups (`_camera_rects`, `_light_rects`);
+    crect, cvis, lrect, lbound, lbasis: culling rectangles of the groups (`camera_rects`, `light_rects`);
     srect, svis, slrect, slbound: the same per slot;
     rgb: (B, S, 3), pattern: (B, S) long, scale: (B, S), emit: (B, S) bool per surface id (S = OBJ0 + K);
     sensor: (B, 3) exposure gain, noise sigma, blur; noise_seed: (B,) long.
@@ -323,10 +203,10 @@ class Scene:
         m = max([1] + [len(g["room"].get("openings", ())) for g in graphs if g["room"]])
         rows = [_scene_row(g, res, k, groups[i], n_g, m) for i, g in enumerate(graphs)]
         t = {n: _tensor([r[n] for r in rows]) for n in rows[0]}
-        t["crect"], t["cvis"] = _camera_rects(t, t["gbox"])
-        t["srect"], t["svis"] = _camera_rects(t, t["box"])
-        t["lrect"], t["lbound"], t["lbasis"] = _light_rects(t, t["gbox"])
-        t["slrect"], t["slbound"], _ = _light_rects(t, t["box"])
+        t["crect"], t["cvis"] = camera_rects(t, t["gbox"])
+        t["srect"], t["svis"] = camera_rects(t, t["box"])
+        t["lrect"], t["lbound"], t["lbasis"] = light_rects(t, t["gbox"])
+        t["slrect"], t["slbound"], _ = light_rects(t, t["box"])
         return Scene(**t)
 
 
@@ -386,20 +266,6 @@ def _groups(g: dict) -> list[list[int]]:
     return out
 
 
-def _bound(o: dict) -> list[list[float]]:
-    """An object's culling box (min, max corner): its yawed slab's world box grown by 1 % + 1 cm,
-    far beyond float rounding (so culling never drops a hit)."""
-    c, s = abs(math.cos(math.radians(o["yaw"]))), abs(math.sin(math.radians(o["yaw"])))
-    sx, sy, sz = o["size"]
-    half = [c * sx + s * sz, sy, s * sx + c * sz]
-    half = [h * 1.01 + 0.01 for h in half]
-    return [[x - h for x, h in zip(o["center"], half)], [x + h for x, h in zip(o["center"], half)]]
-
-
-def _group_bound(boxes: list[list[list[float]]]) -> list[list[float]]:
-    return [[min(b[0][i] for b in boxes) for i in range(3)], [max(b[1][i] for b in boxes) for i in range(3)]]
-
-
 _WALL_IDS = {"left": WALL_LEFT, "right": WALL_RIGHT, "back": WALL_BACK}
 
 
@@ -443,8 +309,8 @@ def _scene_row(g: dict, res: int, k: int, groups: list[list[int]], n_g: int, m: 
     horizon, zenith = SKIES[g["sky"]]
     cam = g["camera"]
     basis, origin = camera_frame(cam)
-    boxes = [_bound(o) for o in objs]
-    gboxes = [_group_bound([boxes[i] for i in members]) for members in groups]
+    boxes = [bound(o) for o in objs]
+    gboxes = [group_bound([boxes[i] for i in members]) for members in groups]
     dead = [[0.0, -1e3, 0.0], [0.0, -1e3, 0.0]]
     sensor = g.get("sensor", {"exposure": 1.0, "noise": 0.0, "blur": 0.0})
     emit = [False] * OBJ0 + [bool(o.get("emit")) for o in objs] + [False] * pad
@@ -481,141 +347,6 @@ def _scene_row(g: dict, res: int, k: int, groups: list[list[int]], n_g: int, m: 
 
 
 # --- ray casting ----------------------------------------------------------------------------
-
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Dot product over the last axis of size 3, written out (a fixed, batch-independent order)."""
-    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
-
-
-def _normalize(v: torch.Tensor) -> torch.Tensor:
-    return v / torch.sqrt(_dot(v, v)).unsqueeze(-1)
-
-
-_CORNER = torch.tensor([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)])
-
-
-def _corners(box: torch.Tensor) -> torch.Tensor:
-    """The 8 corners (..., 8, 3) of boxes (..., 2, 3) (min, max corner)."""
-    return torch.stack([box[..., _CORNER[:, a], a] for a in range(3)], -1)
-
-
-def _rect_near(a: torch.Tensor, b: torch.Tensor, rect: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
-    """(B, G, R) bool: 2-D points (a, b) (B, R) inside the rectangles rect (B, G, 4) of live groups."""
-    near = []
-    for k in range(rect.shape[1]):
-        a0, a1, b0, b1 = rect[:, k, None].unbind(-1)
-        near.append((a >= a0) & (a <= a1) & (b >= b0) & (b <= b1) & alive[:, k, None])
-    return torch.stack(near, dim=1)
-
-
-def _bounding_rect(x: torch.Tensor, y: torch.Tensor, ok: torch.Tensor, margin: float) -> torch.Tensor:
-    """Rectangles (B, G, 4) around projected corners x, y (B, G, 8); the whole plane where not `ok`."""
-    grow = lambda c: margin * (c.abs() + 1)  # noqa: E731
-    lo_x, hi_x, lo_y, hi_y = x.amin(-1), x.amax(-1), y.amin(-1), y.amax(-1)
-    rect = torch.stack([lo_x - grow(lo_x), hi_x + grow(hi_x), lo_y - grow(lo_y), hi_y + grow(hi_y)], -1)
-    whole = torch.tensor([-math.inf, math.inf, -math.inf, math.inf])
-    return torch.where(ok[..., None], rect, whole)
-
-
-class Cull(NamedTuple):
-    """Which (group, ray) pairs may hit (`_near_camera`, `_near_light`), and what is needed to
-    test single slots the same way: per ray 2-D coordinates a, b (B, R) and c (B, R) (None for
-    camera rays), per slot rectangles rect (B, K, 4) and ok (B, K) (camera: not behind it) or
-    bound (B, K) (light)."""
-
-    near: torch.Tensor
-    a: torch.Tensor
-    b: torch.Tensor
-    c: torch.Tensor | None
-    rect: torch.Tensor
-    ok: torch.Tensor
-
-
-def _camera_rects(t: dict, box: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Image rectangles (B, N, 4) u0, u1, v0, v1 (pixels from the principal point) around boxes
-    (B, N, 2, 3), and (B, N) whether a box is not wholly behind the camera (`_near_camera`)."""
-    q = _corners(box) - t["origin"][:, None, None]
-    basis = t["cam"][:, None, None]
-    xc, yc, zc = (_dot(q, basis[..., i, :]) for i in range(3))
-    front = zc > 1e-4
-    z = torch.where(front, zc, 1.0)
-    fx, fy = t["focal"][:, 0, None, None], t["focal"][:, 1, None, None]
-    return _bounding_rect(fx * xc / z, fy * yc / z, front.all(-1), 1e-4), ~(zc <= 0).all(-1)
-
-
-def _light_rects(t: dict, box: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per box (B, N, 2, 3), the rectangle (B, N, 4) its shadow rays pass through (`_near_light`),
-    a bound (B, N) (sun: the box's top along the sun; point: 1 below the light, -1 above, 0
-    across) and the sun's projection basis (B, 2, 3)."""
-    light, q, point = t["light"], _corners(box), t["point"][:, None, None]
-    lx, ly, lz = (light[:, i, None, None] for i in range(3))
-    depth = ly - q[..., 1]
-    below, above = (depth > 1e-4).all(-1), (depth < -1e-4).all(-1)
-    z = torch.where(depth.abs() > 1e-4, depth, 1.0)
-    central = _bounding_rect((q[..., 0] - lx) / z, (q[..., 2] - lz) / z, below | above, 1e-4)
-    e1 = _normalize(torch.stack([light[:, 2], torch.zeros_like(light[:, 0]), -light[:, 0]], -1))  # horizontal, _|_ sun
-    e2 = torch.stack([light[:, 1] * e1[:, 2], light[:, 2] * e1[:, 0] - light[:, 0] * e1[:, 2], -light[:, 1] * e1[:, 0]], -1)
-    qa, qb, qc = (_dot(q, e[:, None, None]) for e in (e1, e2, light))
-    parallel = _bounding_rect(qa, qb, torch.ones_like(below), 1e-4)
-    top = qc.amax(-1)
-    bound = torch.where(point[..., 0], below.float() - above.float(), top + 1e-4 * (top.abs() + 1))
-    return torch.where(point, central, parallel), bound, torch.stack([e1, e2], 1)
-
-
-def _near_camera(scene: Scene, uv: torch.Tensor) -> Cull:
-    """Camera rays through image points uv (B, R, 2) that may hit a live group (`Cull`).
-
-    A ray through (u, v) meets the points that project to (u, v); a box wholly in front of
-    the camera projects into the rectangle around its projected corners (its boxes are grown
-    beyond float rounding, `_bound`, and the rectangle a little more). Boxes wholly behind the
-    camera are never hit; boxes across its plane are always tested.
-    """
-    u, v = uv[..., 0], uv[..., 1]
-    return Cull(_rect_near(u, v, scene.crect, scene.galive & scene.cvis), u, v, None, scene.srect, scene.svis)
-
-
-def _near_light(scene: Scene, p: torch.Tensor) -> Cull:
-    """Shadow rays from points p (B, R, 3) to the light that may cross a live group (`Cull`).
-
-    Sun: the rays are parallel, so a box can only shade points whose projection along the sun
-    falls in the box's projected rectangle and that lie below the box's top along the sun.
-    Point light: central projection from the light maps a whole segment p -> light to one
-    point, (p_xz - l_xz) / (l_y - p_y); a box wholly below (above) the light projects into
-    the rectangle around its corners and shades only points below (above) the light; boxes
-    across the light's height are always tested.
-    """
-    light, point = scene.light, scene.point[:, None]
-    side = light[:, 1, None] - p[..., 1]  # (B, R)
-    pz = torch.where(side == 0, 1.0, side)
-    central = ((p[..., 0] - light[:, 0, None]) / pz, (p[..., 2] - light[:, 2, None]) / pz, side)
-    if bool(scene.point.all()):
-        a, b, c = central
-    else:
-        a, b, c = (_dot(p, scene.lbasis[:, None, 0]), _dot(p, scene.lbasis[:, None, 1]), _dot(p, light[:, None]))
-        if bool(scene.point.any()):
-            a, b, c = (torch.where(point, x, y) for x, y in zip(central, (a, b, c)))
-    near = _rect_near(a, b, scene.lrect, scene.galive) & _light_side(c[:, None], scene.lbound[..., None], point[..., None])
-    return Cull(near, a, b, c, scene.slrect, scene.slbound)
-
-
-def _light_side(c: torch.Tensor, bound: torch.Tensor, point: torch.Tensor) -> torch.Tensor:
-    """Whether points at c (light: height below it; sun: distance along it) can be shaded by
-    boxes with `bound` (`_light_rects`)."""
-    point_ok = torch.where(bound > 0, c > 0, torch.where(bound < 0, c < 0, True))
-    return torch.where(point, point_ok, c <= bound)
-
-
-def _slot_near(scene: Scene, cull: Cull, bk: torch.Tensor, ray: torch.Tensor) -> torch.Tensor:
-    """(N,) bool: the `Cull` test of single slots bk (flat b * K + k) for rays `ray` (flat b * R + r)."""
-    rect = cull.rect.flatten(0, 1).index_select(0, bk)
-    a, b = cull.a.reshape(-1).index_select(0, ray), cull.b.reshape(-1).index_select(0, ray)
-    inside = (a >= rect[:, 0]) & (a <= rect[:, 1]) & (b >= rect[:, 2]) & (b <= rect[:, 3])
-    ok = cull.ok.flatten().index_select(0, bk)
-    if cull.c is None:
-        return inside & ok
-    point = scene.point.index_select(0, bk // scene.center.shape[1])
-    return inside & _light_side(cull.c.reshape(-1).index_select(0, ray), ok, point)
-
 
 class Slots(NamedTuple):
     """Fields of N (ray, object slot) pairs, one (N,) tensor each (`_slot_rows`)."""
@@ -696,8 +427,8 @@ def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, cull: Cull, nea
                  t_max=math.inf):
     """Nearest object along rays o + t d (o: (B, 1 or R, 3), d: (B, R, 3) unit, t > 0).
 
-    Only the (group, ray) pairs in `near` (B, G, R) (default cull.near; `_near_camera`,
-    `_near_light`) are intersected exactly (`_enter`), for groups of several slots only the
+    Only the (group, ray) pairs in `near` (B, G, R) (default cull.near; `near_camera`,
+    `near_light`) are intersected exactly (`_enter`), for groups of several slots only the
     slots that pass the same test on their own boxes; t_max is a float or (B, R).
     Returns t (B, R), inf on a miss or beyond t_max, and the object slot (B, R).
     """
@@ -718,7 +449,7 @@ def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, cull: Cull, nea
     start = b * n_k + scene.gfirst.flatten().index_select(0, group) - (torch.cumsum(count, 0) - count)
     src = torch.repeat_interleave(torch.arange(pair.numel()), count)
     bk, ray = start.index_select(0, src) + torch.arange(src.numel()), ray.index_select(0, src)
-    keep = _slot_near(scene, cull, bk, ray).nonzero().squeeze(1)
+    keep = slot_near(scene, cull, bk, ray).nonzero().squeeze(1)
     bk, ray = bk.index_select(0, keep), ray.index_select(0, keep)
     enter = _enter(_rows(o, ray // n_r if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, bk))
     slot = bk % n_k
@@ -828,7 +559,7 @@ def _trace(scene: Scene, uv: torch.Tensor, max_depth: float):
     planes beyond max_depth, is SKY with t = inf."""
     d, zdir = _rays(scene, uv)
     o = scene.origin[:, None]
-    t_obj, slot = _hit_objects(scene, o, d, _near_camera(scene, uv))
+    t_obj, slot = _hit_objects(scene, o, d, near_camera(scene, uv))
     t_pln, sid = _PLANES[_family(scene)](scene, o, d)
     obj = t_obj < t_pln
     t = torch.where(obj, t_obj, t_pln)
@@ -884,7 +615,7 @@ def _object_surface(p, slot: Slots):
     nx, ny, nz = (torch.where(curved, g, torch.where(a >= box, c.sign(), 0.0)) / size
                   for g, c, a, size in zip(grad, (lx, ly, lz), (ax, ay, az), (slot.sx, slot.sy, slot.sz)))
     cs, sn = slot.cos, slot.sin
-    normal = _normalize(torch.stack([cs * nx + sn * nz, ny, cs * nz - sn * nx], dim=-1))
+    normal = normalize(torch.stack([cs * nx + sn * nz, ny, cs * nz - sn * nx], dim=-1))
     return normal, (lx * slot.sx, ly * slot.sy, lz * slot.sz)
 
 
@@ -896,19 +627,19 @@ def _shade(scene: Scene, d, t, sid):
     p = o + t[..., None] * d
     n, (u, v, w) = _surface(scene, sid, p)
     scale = _gather(scene.scale, sid)
-    cos = torch.clamp(-_dot(n, d), min=0.15)
+    cos = torch.clamp(-dot(n, d), min=0.15)
     focal = torch.minimum(focal[:, 0], focal[:, 1])[:, None]
     tex = patterns(u * scale, v * scale, w * scale, _gather(scene.pattern, sid), t * scale / (focal * cos))
     albedo = _gather(scene.rgb, sid) * tex[..., None]
     point = scene.point[:, None, None]
     to_light = torch.where(point, scene.light[:, None] - p, scene.light[:, None].expand_as(p))
-    dist = torch.where(scene.point[:, None], torch.sqrt(_dot(to_light, to_light)), math.inf)
-    light = _normalize(to_light)
-    lambert = torch.clamp(_dot(n, light), min=0)
+    dist = torch.where(scene.point[:, None], torch.sqrt(dot(to_light, to_light)), math.inf)
+    light = normalize(to_light)
+    lambert = torch.clamp(dot(n, light), min=0)
     # Only surfaces that face the light can be shadowed (lit is 0 for the others either way).
     facing = (lambert != 0) & ~sky_t
     start = p + 1e-3 * n
-    cull = _near_light(scene, start)
+    cull = near_light(scene, start)
     shadow, _ = _hit_objects(scene, start, light, cull, cull.near & facing[:, None], dist)
     lit = torch.where(torch.isinf(shadow), lambert, 0.0)
     family = _family(scene)

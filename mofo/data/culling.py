@@ -1,0 +1,166 @@
+"""Culling for the world's ray caster: which (ray, object) pairs may meet, so that only those
+are intersected exactly (mofo/data/world.py).
+
+Objects come in groups (a piece of furniture, a car; each open-family object alone). Every
+object and group has a world-axis bounding box grown by 1 % + 1 cm (`bound`), far beyond
+float rounding. Camera rays are culled in the image: a box wholly in front of the camera
+projects into the rectangle around its projected corners. Shadow rays are culled the same
+way in a projection along the sun (parallel rays) or from the point light (central: a whole
+segment p -> light maps to one point). A superset of the pairs that can hit is kept, so
+culling changes no result. Vectors are (..., 3) tensors; a "scene" is a `world.Scene`.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+
+
+def bound(o: dict) -> list[list[float]]:
+    """An object's culling box (min, max corner): its yawed slab's world box grown by 1 % + 1 cm,
+    far beyond float rounding (so culling never drops a hit)."""
+    c, s = abs(math.cos(math.radians(o["yaw"]))), abs(math.sin(math.radians(o["yaw"])))
+    sx, sy, sz = o["size"]
+    half = [c * sx + s * sz, sy, s * sx + c * sz]
+    half = [h * 1.01 + 0.01 for h in half]
+    return [[x - h for x, h in zip(o["center"], half)], [x + h for x, h in zip(o["center"], half)]]
+
+
+def group_bound(boxes: list[list[list[float]]]) -> list[list[float]]:
+    return [[min(b[0][i] for b in boxes) for i in range(3)], [max(b[1][i] for b in boxes) for i in range(3)]]
+
+
+def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Dot product over the last axis of size 3, written out (a fixed, batch-independent order)."""
+    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
+
+
+def normalize(v: torch.Tensor) -> torch.Tensor:
+    return v / torch.sqrt(dot(v, v)).unsqueeze(-1)
+
+
+_CORNER = torch.tensor([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)])
+
+
+def _corners(box: torch.Tensor) -> torch.Tensor:
+    """The 8 corners (..., 8, 3) of boxes (..., 2, 3) (min, max corner)."""
+    return torch.stack([box[..., _CORNER[:, a], a] for a in range(3)], -1)
+
+
+def _rect_near(a: torch.Tensor, b: torch.Tensor, rect: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+    """(B, G, R) bool: 2-D points (a, b) (B, R) inside the rectangles rect (B, G, 4) of live groups."""
+    near = []
+    for k in range(rect.shape[1]):
+        a0, a1, b0, b1 = rect[:, k, None].unbind(-1)
+        near.append((a >= a0) & (a <= a1) & (b >= b0) & (b <= b1) & alive[:, k, None])
+    return torch.stack(near, dim=1)
+
+
+def _bounding_rect(x: torch.Tensor, y: torch.Tensor, ok: torch.Tensor, margin: float) -> torch.Tensor:
+    """Rectangles (B, G, 4) around projected corners x, y (B, G, 8); the whole plane where not `ok`."""
+    grow = lambda c: margin * (c.abs() + 1)  # noqa: E731
+    lo_x, hi_x, lo_y, hi_y = x.amin(-1), x.amax(-1), y.amin(-1), y.amax(-1)
+    rect = torch.stack([lo_x - grow(lo_x), hi_x + grow(hi_x), lo_y - grow(lo_y), hi_y + grow(hi_y)], -1)
+    whole = torch.tensor([-math.inf, math.inf, -math.inf, math.inf])
+    return torch.where(ok[..., None], rect, whole)
+
+
+class Cull(NamedTuple):
+    """Which (group, ray) pairs may hit (`near_camera`, `near_light`), and what is needed to
+    test single slots the same way: per ray 2-D coordinates a, b (B, R) and c (B, R) (None for
+    camera rays), per slot rectangles rect (B, K, 4) and ok (B, K) (camera: not behind it) or
+    bound (B, K) (light)."""
+
+    near: torch.Tensor
+    a: torch.Tensor
+    b: torch.Tensor
+    c: torch.Tensor | None
+    rect: torch.Tensor
+    ok: torch.Tensor
+
+
+def camera_rects(t: dict, box: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image rectangles (B, N, 4) u0, u1, v0, v1 (pixels from the principal point) around boxes
+    (B, N, 2, 3), and (B, N) whether a box is not wholly behind the camera (`near_camera`)."""
+    q = _corners(box) - t["origin"][:, None, None]
+    basis = t["cam"][:, None, None]
+    xc, yc, zc = (dot(q, basis[..., i, :]) for i in range(3))
+    front = zc > 1e-4
+    z = torch.where(front, zc, 1.0)
+    fx, fy = t["focal"][:, 0, None, None], t["focal"][:, 1, None, None]
+    return _bounding_rect(fx * xc / z, fy * yc / z, front.all(-1), 1e-4), ~(zc <= 0).all(-1)
+
+
+def light_rects(t: dict, box: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per box (B, N, 2, 3), the rectangle (B, N, 4) its shadow rays pass through (`near_light`),
+    a bound (B, N) (sun: the box's top along the sun; point: 1 below the light, -1 above, 0
+    across) and the sun's projection basis (B, 2, 3)."""
+    light, q, point = t["light"], _corners(box), t["point"][:, None, None]
+    lx, ly, lz = (light[:, i, None, None] for i in range(3))
+    depth = ly - q[..., 1]
+    below, above = (depth > 1e-4).all(-1), (depth < -1e-4).all(-1)
+    z = torch.where(depth.abs() > 1e-4, depth, 1.0)
+    central = _bounding_rect((q[..., 0] - lx) / z, (q[..., 2] - lz) / z, below | above, 1e-4)
+    e1 = normalize(torch.stack([light[:, 2], torch.zeros_like(light[:, 0]), -light[:, 0]], -1))  # horizontal, _|_ sun
+    e2 = torch.stack([light[:, 1] * e1[:, 2], light[:, 2] * e1[:, 0] - light[:, 0] * e1[:, 2], -light[:, 1] * e1[:, 0]], -1)
+    qa, qb, qc = (dot(q, e[:, None, None]) for e in (e1, e2, light))
+    parallel = _bounding_rect(qa, qb, torch.ones_like(below), 1e-4)
+    top = qc.amax(-1)
+    bound = torch.where(point[..., 0], below.float() - above.float(), top + 1e-4 * (top.abs() + 1))
+    return torch.where(point, central, parallel), bound, torch.stack([e1, e2], 1)
+
+
+def near_camera(scene, uv: torch.Tensor) -> Cull:
+    """Camera rays through image points uv (B, R, 2) that may hit a live group (`Cull`).
+
+    A ray through (u, v) meets the points that project to (u, v); a box wholly in front of
+    the camera projects into the rectangle around its projected corners (its boxes are grown
+    beyond float rounding, `bound`, and the rectangle a little more). Boxes wholly behind the
+    camera are never hit; boxes across its plane are always tested.
+    """
+    u, v = uv[..., 0], uv[..., 1]
+    return Cull(_rect_near(u, v, scene.crect, scene.galive & scene.cvis), u, v, None, scene.srect, scene.svis)
+
+
+def near_light(scene, p: torch.Tensor) -> Cull:
+    """Shadow rays from points p (B, R, 3) to the light that may cross a live group (`Cull`).
+
+    Sun: the rays are parallel, so a box can only shade points whose projection along the sun
+    falls in the box's projected rectangle and that lie below the box's top along the sun.
+    Point light: central projection from the light maps a whole segment p -> light to one
+    point, (p_xz - l_xz) / (l_y - p_y); a box wholly below (above) the light projects into
+    the rectangle around its corners and shades only points below (above) the light; boxes
+    across the light's height are always tested.
+    """
+    light, point = scene.light, scene.point[:, None]
+    side = light[:, 1, None] - p[..., 1]  # (B, R)
+    pz = torch.where(side == 0, 1.0, side)
+    central = ((p[..., 0] - light[:, 0, None]) / pz, (p[..., 2] - light[:, 2, None]) / pz, side)
+    if bool(scene.point.all()):
+        a, b, c = central
+    else:
+        a, b, c = (dot(p, scene.lbasis[:, None, 0]), dot(p, scene.lbasis[:, None, 1]), dot(p, light[:, None]))
+        if bool(scene.point.any()):
+            a, b, c = (torch.where(point, x, y) for x, y in zip(central, (a, b, c)))
+    near = _rect_near(a, b, scene.lrect, scene.galive) & _light_side(c[:, None], scene.lbound[..., None], point[..., None])
+    return Cull(near, a, b, c, scene.slrect, scene.slbound)
+
+
+def _light_side(c: torch.Tensor, bound: torch.Tensor, point: torch.Tensor) -> torch.Tensor:
+    """Whether points at c (light: height below it; sun: distance along it) can be shaded by
+    boxes with `bound` (`light_rects`)."""
+    point_ok = torch.where(bound > 0, c > 0, torch.where(bound < 0, c < 0, True))
+    return torch.where(point, point_ok, c <= bound)
+
+
+def slot_near(scene, cull: Cull, bk: torch.Tensor, ray: torch.Tensor) -> torch.Tensor:
+    """(N,) bool: the `Cull` test of single slots bk (flat b * K + k) for rays `ray` (flat b * R + r)."""
+    rect = cull.rect.flatten(0, 1).index_select(0, bk)
+    a, b = cull.a.reshape(-1).index_select(0, ray), cull.b.reshape(-1).index_select(0, ray)
+    inside = (a >= rect[:, 0]) & (a <= rect[:, 1]) & (b >= rect[:, 2]) & (b <= rect[:, 3])
+    ok = cull.ok.flatten().index_select(0, bk)
+    if cull.c is None:
+        return inside & ok
+    point = scene.point.index_select(0, bk // scene.center.shape[1])
+    return inside & _light_side(cull.c.reshape(-1).index_select(0, ray), ok, point)
