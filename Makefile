@@ -16,4 +16,4 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/mofo generate --prompt "a small red sphere in front of a blue striped box on a wooden floor" --out outputs
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest

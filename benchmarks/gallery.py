@@ -11,7 +11,6 @@ per call and writes benchmarks/results/gallery.json.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from PIL import Image
 from mofo.data import colorize_depth, make_sensor, to_uint8
 from mofo.data.benchmarks import open_benchmark
 from mofo.pipeline import Pipeline
+from report import publish
 
 PROMPTS = [
     "a small red sphere in front of a blue striped box on a wooden floor",
@@ -73,11 +73,10 @@ def main():
         tile(r).save(Path(args.out) / f"gallery_{mode}.png")
     summary = {mode: float(np.mean(t)) for mode, t in seconds.items()}
     keys = {"joint": "steps", "i2d": "depth_steps", "d2i": "steps", "complete": "complete_steps"}
-    steps = {mode: args.steps or pipe.defaults[key] for mode, key in keys.items()}
-    for mode, t in summary.items():
-        print(f"{mode:<10}{t:8.3f} s per call (1 thread, {steps[mode]} steps)")
-    Path(args.json).write_text(json.dumps({"model": pipe.name, "seconds_per_call": summary, "steps": steps,
-                                           "prompts": PROMPTS}, indent=2))
+    steps = {mode: args.steps or getattr(pipe.sampling, key) for mode, key in keys.items()}
+    rows = [{"mode": mode, "seconds_per_call": t, "steps": steps[mode]} for mode, t in summary.items()]
+    publish(rows, args.json, title="seconds per call (1 thread)", model=pipe.name, seconds_per_call=summary,
+            steps=steps, prompts=PROMPTS)
 
 
 if __name__ == "__main__":

@@ -4,43 +4,24 @@ Our format is a folder with `model.safetensors` (the `ModalityDiT` state dict)
 and `config.json` (`{"model": ModelConfig.to_dict(), ...}`; the trainer and
 converters add their own entries beside "model"). `read_state_dict` also reads
 foreign folders: one `*.safetensors` file, or shards listed by a
-`*.safetensors.index.json` (Hugging Face / diffusers layout).
+`*.safetensors.index.json` (Hugging Face / diffusers layout). A training run's
+state (weights, EMA, AdamW moments, step) is a checkpoint folder too (last section).
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import shutil
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from .config import ModelConfig
+from .config import ModelConfig, SamplingConfig
+from .files import atomic_folder, atomic_write, write_json, write_text
 from .model import ModalityDiT
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
-
-
-def atomic_write(path: str | Path, write) -> None:
-    """Call `write(tmp_path)`, then move the result onto `path` (readers never see half a file)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a written file gets the usual permissions
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_json(path: str | Path, data: dict) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
 
 
 def write_safetensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict | None = None) -> None:
@@ -66,15 +47,26 @@ def load_checkpoint(
     The model keeps the stored dtypes and is loaded strictly (see `load_strict`).
     """
     path = Path(path)
-    if not (path / CONFIG).is_file():
-        raise FileNotFoundError(f"no mofo checkpoint in {path} (expected {CONFIG} and {WEIGHTS})")
-    try:
-        info = json.loads((path / CONFIG).read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path / CONFIG} is not valid JSON: {e}") from None
+    info = read_info(path)
     cfg = ModelConfig.from_dict(info["model"])
     model = load_strict(cfg, read_state_dict(path / weights, device), f"checkpoint {path}")
     return model.eval(), info
+
+
+def read_info(path: str | Path) -> dict:
+    """The whole `config.json` of a checkpoint folder (no weights are read)."""
+    path = Path(path)
+    if not (path / CONFIG).is_file():
+        raise FileNotFoundError(f"no mofo checkpoint in {path} (expected {CONFIG} and {WEIGHTS})")
+    try:
+        return json.loads((path / CONFIG).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path / CONFIG} is not valid JSON: {e}") from None
+
+
+def read_config(path: str | Path) -> ModelConfig:
+    """The `ModelConfig` of a checkpoint folder (no weights are read)."""
+    return ModelConfig.from_dict(read_info(path)["model"])
 
 
 def read_safetensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Tensor]:
@@ -134,3 +126,90 @@ def check_state_dict(expected: dict[str, Tensor], state: dict[str, Tensor], sour
                                    ("shape mismatches", shapes)) if keys]
     if problems:
         raise ValueError(f"{source} does not fit the model: " + "; ".join(problems))
+
+
+# ----------------------------------------------------------------------------- training state
+# RUN/checkpoints/step_NNNNNNN/{model,ema,state}.safetensors, state.json, config.json; RUN/checkpoints/latest
+
+
+def full_state(module) -> dict:
+    """A full (unsharded) CPU state dict of a plain, DDP or FSDP module."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(module, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def _flatten_optimizer(osd: dict) -> tuple[dict, list]:
+    tensors = {}
+    for name, state in osd["state"].items():
+        for key, value in state.items():
+            tensors[f"{name}::{key}"] = torch.as_tensor(value)
+    return tensors, osd["param_groups"]
+
+
+def _unflatten_optimizer(tensors: dict, groups: list) -> dict:
+    state: dict = {}
+    for key, value in tensors.items():
+        name, part = key.rsplit("::", 1)
+        state.setdefault(name, {})[part] = value
+    return {"state": state, "param_groups": groups}
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    pointer = run / "checkpoints" / "latest"
+    if not pointer.is_file():
+        return None
+    path = run / "checkpoints" / pointer.read_text().strip()
+    if not path.is_dir():
+        raise ValueError(f"checkpoint pointer {pointer} names a missing folder {path.name}")
+    return path
+
+
+def save_training_checkpoint(run: Path, step: int, model, ema, opt, cfg, model_cfg: ModelConfig,
+                             rank: int, bad_steps: int) -> Path:
+    """Write a complete checkpoint atomically (temp folder + rename), then move `latest` to it.
+
+    cfg: the run's TrainConfig (saved; `cfg.keep` newest checkpoints are kept). Every rank
+    takes part in gathering the state; rank 0 writes.
+    """
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    weights, ema_weights = full_state(model), full_state(ema)
+    osd = get_optimizer_state_dict(model, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    final = run / "checkpoints" / f"step_{step:07d}"
+    if rank != 0:
+        return final
+    with atomic_folder(final) as tmp:
+        save_file(weights, str(tmp / WEIGHTS))
+        save_file(ema_weights, str(tmp / "ema.safetensors"))
+        opt_tensors, groups = _flatten_optimizer(osd)
+        save_file(opt_tensors, str(tmp / "state.safetensors"))
+        (tmp / "state.json").write_text(json.dumps({"step": step, "param_groups": groups, "bad_steps": bad_steps}))
+        info = {"model": model_cfg.to_dict(), "sampling": SamplingConfig().to_dict(), "train": cfg.to_dict()}
+        (tmp / CONFIG).write_text(json.dumps(info, indent=2))
+    write_text(run / "checkpoints" / "latest", final.name)
+    for old in sorted(run.glob("checkpoints/step_*"))[: -cfg.keep]:
+        if old.is_dir() and not old.name.endswith(".tmp"):
+            shutil.rmtree(old)
+    return final
+
+
+def load_training_state(ckpt: Path, model, ema, opt) -> dict:
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions, set_model_state_dict, set_optimizer_state_dict,
+    )
+
+    options = StateDictOptions(full_state_dict=True)
+    set_model_state_dict(model, read_safetensors(ckpt / "model.safetensors"), options=options)
+    set_model_state_dict(ema, read_safetensors(ckpt / "ema.safetensors"), options=options)
+    meta = json.loads((ckpt / "state.json").read_text())
+    osd = _unflatten_optimizer(read_safetensors(ckpt / "state.safetensors"), meta["param_groups"])
+    set_optimizer_state_dict(model, opt, osd, options=options)
+    return meta
+
+
+def publish_final(ckpt: Path, final: Path):
+    """Copy a checkpoint's inference files (EMA weights as `model.safetensors`, config) to RUN/final."""
+    with atomic_folder(final) as tmp:
+        shutil.copy(ckpt / "ema.safetensors", tmp / WEIGHTS)
+        shutil.copy(ckpt / CONFIG, tmp / CONFIG)

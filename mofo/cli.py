@@ -7,14 +7,85 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (`mofo VERB: error: ...`, exit 2) instead of the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def bounded(kind: type, low: float | None = None, high: float | None = None, positive: bool = False):
+    """An argparse type: a finite `kind` (int or float), > 0 with `positive`, else in [low, high]."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {'whole ' if kind is int else ''}number, got {text!r}") from None
+        if value != value or abs(value) == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if positive and value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            bound = (f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}") if low is not None \
+                else f"at most {high:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+    return parse
+
+
+def whole(low: int = 0, high: int | None = None):
+    return bounded(int, low, high)
+
+
+def number(low: float | None = None, high: float | None = None, positive: bool = False):
+    return bounded(float, low, high, positive)
+
+
+def checked(check, errors=(ValueError, OSError)):
+    """An argparse type that passes the text through `check` and turns its errors into argparse's."""
+    def parse(text: str) -> str:
+        try:
+            check(text)
+        except errors as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return text
+    return parse
+
+
+def _device(text: str):
+    from .distributed import check_device
+
+    check_device(text)
+
+
+def _output_folder(text: str):
+    from .export import check_output_folder
+
+    check_output_folder(text)
+
+
+def _output_file(text: str):
+    from pathlib import Path
+
+    if Path(text).is_dir():
+        raise IsADirectoryError(f"{text} is a folder; give a file name")
+    _output_folder(str(Path(text).parent))
+
+
+device = checked(_device)  # a device this machine has (checked before any model loads)
+output_folder = checked(_output_folder)  # a folder that exists or can be created (checked before any work)
+output_file = checked(_output_file)  # a file whose folder exists or can be created, and that is not a folder
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mofo", description="Modality Forcing: images and depth from one DiT.")
+    parser = Parser(prog="mofo", description="Modality Forcing: images and depth from one DiT.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
@@ -63,6 +134,7 @@ def run_data_show(args):
     from pathlib import Path
 
     from .data import contact_sheet, make_sensor, open_dataset
+    from .files import save_image
 
     if args.count < 1:
         raise UsageError(f"--count must be positive, got {args.count}")
@@ -71,9 +143,7 @@ def run_data_show(args):
     sparse = open_dataset(args.dir, res=args.res, split=args.split, sensor=args.sensor)
     samples = [{**sparse[i], "dense_depth": dense[i]["depth"]} for i in range(min(args.count, len(dense)))]
     out = Path(args.out or (Path(args.dir) / "contact_sheet.png" if args.dir != "synth" else "contact_sheet.png"))
-    tmp = out.with_name(out.name + ".tmp.png")
-    contact_sheet(samples).save(tmp)
-    tmp.replace(out)
+    save_image(contact_sheet(samples), out)
     print(out)
 
 
@@ -82,45 +152,51 @@ COMMANDS.append(add_data_commands)
 
 
 # --- product ---
-def _common(p, cfg_default: float | None):
+def _common(p, guided: bool = True):
     p.add_argument("--model", default=None, help="checkpoint folder (default: the bundled model)")
-    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
-    p.add_argument("--cfg", type=float, default=cfg_default, help="classifier-free guidance scale")
+    p.add_argument("--steps", type=whole(1), default=None, help="sampling steps (default: the model's)")
+    if guided:
+        p.add_argument("--cfg", type=number(low=0), default=None,
+                       help="classifier-free guidance scale, 1 = off (default: the model's)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", default="outputs", help="parent folder of the timestamped run folders")
-    p.add_argument("--fov", type=float, default=60.0, help="horizontal field of view for point clouds (degrees)")
+    p.add_argument("--device", type=device, default="cpu", help="cpu, cuda, cuda:1, mps")
+    p.add_argument("--out", type=output_folder, default="outputs", help="parent folder of the timestamped run folders")
+    p.add_argument("--fov", type=number(1, 179), default=60.0,
+                   help="horizontal field of view for point clouds (degrees, 1 to 179)")
 
 
 def add_product_commands(sub):
     p = sub.add_parser("generate", help="text -> image + depth (joint)")
     p.add_argument("--prompt", required=True, help='the caption ("" for unconditional)')
-    p.add_argument("--log2-alpha", type=float, default=5.0, help="joint tilt: a > 1 resolves the image first")
+    p.add_argument("--log2-alpha", type=number(), default=None,
+                   help="joint tilt: a > 1 resolves the image first (default: the model's)")
     p.add_argument("--refine", action="store_true", help="re-estimate depth by an i2d pass on the image")
-    _common(p, None)
+    _common(p)
     p.set_defaults(func=run_generate)
 
-    p = sub.add_parser("depth", help="image -> depth, for files or folders of any size")
+    p = sub.add_parser("depth", help="image -> depth, for files or folders of any size (up to 40 megapixels)")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER")
     p.add_argument("--fit", choices=("resize", "letterbox"), default="resize")
-    p.add_argument("--batch-size", type=int, default=16, help="images per sampling batch")
+    p.add_argument("--batch-size", type=whole(1), default=16, help="images per sampling batch")
     p.add_argument("--prompt", default="", help="optional caption of the image")
-    _common(p, 1.0)
+    _common(p)
     p.set_defaults(func=run_depth)
 
     p = sub.add_parser("image", help="depth -> image")
     p.add_argument("--depth", required=True, help=".npy, 16-bit PNG, or a previous mofo output folder")
-    p.add_argument("--depth-scale", type=float, default=1.0, help="units per PNG value (e.g. 0.001 for mm)")
+    p.add_argument("--depth-scale", type=number(positive=True), default=1.0,
+                   help="units per PNG value, multiplied (e.g. 0.001 for mm)")
     p.add_argument("--prompt", default="")
-    _common(p, None)
+    _common(p)
     p.set_defaults(func=run_image)
 
     p = sub.add_parser("complete", help="image + sparse depth (0 = missing) -> dense depth in the same units")
     p.add_argument("--image", required=True)
-    p.add_argument("--sparse-depth", required=True, help=".npy or 16-bit PNG, 0 = missing")
-    p.add_argument("--depth-scale", type=float, default=1.0, help="units per PNG value (KITTI: 1/256)")
+    p.add_argument("--sparse-depth", required=True, help=".npy or 16-bit PNG of the image's size, 0 = missing")
+    p.add_argument("--depth-scale", type=number(positive=True), default=1.0,
+                   help="units per PNG value, multiplied (KITTI: 1/256)")
     p.add_argument("--prompt", default="")
-    _common(p, 1.0)
+    _common(p, guided=False)  # completion runs unguided
     p.set_defaults(func=run_complete)
 
 
@@ -130,9 +206,14 @@ def _pipeline(args):
     return Pipeline.from_pretrained(args.model, device=args.device)
 
 
-def _settings(args, pipe, **extra) -> dict:
-    keys = ("steps", "cfg", "seed", "device", "fov")
-    return {"command": args.command, "model": pipe.name, **{k: getattr(args, k) for k in keys}, **extra}
+def _settings(args, pipe, steps_key: str, cfg_key: str | None, **extra) -> dict:
+    """Metadata of a run: every setting with the value actually used (the model's default where not given)."""
+    sampling = pipe.sampling
+    used = {"steps": args.steps if args.steps is not None else getattr(sampling, steps_key)}
+    if cfg_key is not None:
+        used["cfg"] = args.cfg if args.cfg is not None else getattr(sampling, cfg_key)
+    return {"command": args.command, "model": pipe.name, **used, "seed": args.seed, "device": args.device,
+            "fov": args.fov, **extra}
 
 
 def _timed(fn, *a, **kw):
@@ -147,9 +228,11 @@ def run_generate(args):
     from .export import write_outputs
 
     pipe = _pipeline(args)
+    log2_alpha = pipe.sampling.log2_alpha if args.log2_alpha is None else args.log2_alpha
     (rgb, depth), seconds = _timed(pipe.generate, args.prompt, steps=args.steps, cfg=args.cfg, seed=args.seed,
-                                   log2_alpha=args.log2_alpha, refine=args.refine)
-    meta = _settings(args, pipe, prompt=args.prompt, log2_alpha=args.log2_alpha, refine=args.refine, seconds=seconds)
+                                   log2_alpha=log2_alpha, refine=args.refine)
+    meta = _settings(args, pipe, "steps", "cfg", prompt=args.prompt, log2_alpha=log2_alpha, refine=args.refine,
+                     seconds=seconds)
     print(write_outputs(args.out, rgb, depth, meta, fov=args.fov))
 
 
@@ -166,7 +249,8 @@ def run_depth(args):
         depths, seconds = _timed(pipe.depths, [images[i] for i in batch], steps=args.steps, seed=args.seed,
                                  cfg=args.cfg, prompt=args.prompt, fit_mode=args.fit)
         for i, depth in zip(batch, depths):
-            meta = _settings(args, pipe, input=str(paths[i]), fit=args.fit, seconds=seconds / len(batch))
+            meta = _settings(args, pipe, "depth_steps", "depth_cfg", input=str(paths[i]), fit=args.fit,
+                             seconds=seconds / len(batch))
             print(write_outputs(args.out, images[i], depth, meta, fov=args.fov, stem=paths[i].stem))
 
 
@@ -176,7 +260,7 @@ def run_image(args):
     depth = load_depth(args.depth, args.depth_scale)
     pipe = _pipeline(args)
     rgb, seconds = _timed(pipe.image, depth, args.prompt, steps=args.steps, cfg=args.cfg, seed=args.seed)
-    meta = _settings(args, pipe, prompt=args.prompt, depth_input=args.depth, seconds=seconds)
+    meta = _settings(args, pipe, "steps", "cfg", prompt=args.prompt, depth_input=args.depth, seconds=seconds)
     print(write_outputs(args.out, rgb, depth, meta, fov=args.fov))
 
 
@@ -185,9 +269,12 @@ def run_complete(args):
 
     image = load_image(args.image)
     sparse = load_depth(args.sparse_depth, args.depth_scale)
+    if sparse.shape != image.shape[:2]:
+        raise UsageError(f"the sparse depth map is {sparse.shape[1]}x{sparse.shape[0]} pixels but the image is "
+                         f"{image.shape[1]}x{image.shape[0]}: give one measurement map per image pixel")
     pipe = _pipeline(args)
     dense, seconds = _timed(pipe.complete, image, sparse, steps=args.steps, seed=args.seed, prompt=args.prompt)
-    meta = _settings(args, pipe, image=args.image, sparse_depth=args.sparse_depth,
+    meta = _settings(args, pipe, "complete_steps", None, cfg=1.0, image=args.image, sparse_depth=args.sparse_depth,
                      measured_fraction=float((sparse > 0).mean()), seconds=seconds)
     print(write_outputs(args.out, image, dense, meta, fov=args.fov))
 
@@ -197,17 +284,17 @@ COMMANDS.append(add_product_commands)
 
 
 # --- train ---
-TRAIN_FLAGS = {  # flag -> TrainConfig key; flags left out keep the config file's / default value
-    "stage": str, "preset": str, "init": str, "data": str, "steps": int, "batch_size": int, "seed": int,
-    "ckpt_every": int, "sample_every": int, "lr": float, "grad_accum": int, "precision": str, "sensor": str,
-    "workers": int,
+TRAIN_FLAGS = {  # flag -> TrainConfig key (and its parse-time check); flags left out keep the config file's value
+    "stage": str, "preset": str, "init": str, "data": str, "steps": whole(1), "batch_size": whole(1), "seed": int,
+    "ckpt_every": whole(1), "sample_every": whole(1), "lr": number(positive=True), "grad_accum": whole(1),
+    "precision": str, "sensor": str, "workers": whole(0),
 }
 
 
 def add_train_command(sub):
     p = sub.add_parser("train", help="pre-train a T2I DiT or post-train it with Modality Forcing")
     p.add_argument("--config", help="TOML file with TrainConfig fields ([flow] and [model] tables)")
-    p.add_argument("--out", required=True, help="run folder (checkpoints, samples, TensorBoard)")
+    p.add_argument("--out", type=output_folder, required=True, help="run folder (checkpoints, samples, TensorBoard)")
     p.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
     for name, kind in TRAIN_FLAGS.items():
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
@@ -252,7 +339,9 @@ COMMANDS.append(add_train_command)
 # --- info ---
 def add_info_command(sub):
     p = sub.add_parser("info", help="parameter counts of a preset or checkpoint, per part")
-    p.add_argument("--preset", default="tiny", help="preset name (see `mofo info --list`)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--preset", default="tiny", help="preset name (see `mofo info --list`)")
+    which.add_argument("--model", help="a checkpoint folder (reads its config.json; no weights load)")
     p.add_argument("--json", action="store_true", help='print {"total": N, "parts": {...}}')
     p.add_argument("--list", action="store_true", help="list the presets")
     p.set_defaults(func=run_info)
@@ -265,15 +354,20 @@ def run_info(args):
     if args.list:
         print("\n".join(presets))
         return
-    cfg = get_preset(args.preset)
+    if args.model is not None:
+        from .checkpoint import read_config
+
+        name, cfg = args.model, read_config(args.model)
+    else:
+        name, cfg = args.preset, get_preset(args.preset)
     parts = parameter_counts(cfg)
     if args.json:
         import json
 
-        print(json.dumps({"preset": args.preset, "total": sum(parts.values()), "parts": parts}))
+        print(json.dumps({"model" if args.model else "preset": name, "total": sum(parts.values()), "parts": parts}))
         return
-    print(f"{args.preset}: {cfg.hidden_size} wide, {cfg.num_heads} heads, {cfg.depth_double} triple + "
-          f"{cfg.depth_single} single + {cfg.depth_decoder} depth-decoder blocks, {cfg.resolution} px")
+    print(f"{name}: {cfg.hidden_size} wide, {cfg.num_heads} heads, {cfg.n_double} triple + "
+          f"{cfg.n_single} single + {cfg.n_depth_decoder} depth-decoder blocks, {cfg.resolution} px")
     for name, n in parts.items():
         print(f"  {name:<14}{n:>16,}")
     print(f"  {'total':<14}{sum(parts.values()):>16,}")
@@ -289,20 +383,21 @@ def add_eval_commands(sub):
     p.add_argument("--benchmark", required=True, help="nyuv2, nyuv2_bts, kitti, eth3d, scannet, diode, folder, kitti_velodyne, realdata, synth")
     p.add_argument("--root", help="unpacked benchmark folder (realdata defaults to ../shared/realdata next to the project)")
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--model", help="checkpoint to run image-to-depth with")
+    source.add_argument("--model", help="checkpoint to run image-to-depth with (default: the bundled model)")
     source.add_argument("--predictions", help="folder of saved predictions, <key>.npy at ground-truth resolution")
     source.add_argument("--baseline", choices=["constant", "ramp"],
                         help="score a trivial baseline that ignores the image (constant map, or depth rising toward the top row)")
     p.add_argument("--grey-input", action="store_true",
-                   help="with --model: feed a flat mid-grey image of the same size instead of the photo (does the model read the image?)")
-    p.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
-    p.add_argument("--ensemble", type=int, default=1, help="K seeds per image, aligned then per-pixel median")
+                   help="when the model runs: feed a flat mid-grey image of the same size instead of the photo (does the model read the image?)")
+    p.add_argument("--steps", type=whole(1), help="sampling steps (default: the model's)")
+    p.add_argument("--ensemble", type=whole(1), default=1, help="K seeds per image, aligned then per-pixel median")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, help="score only the first N images")
+    p.add_argument("--limit", type=whole(1), help="score only the first N images")
     p.add_argument("--align", default="affine", choices=["affine", "disparity", "median"],
                    help="least-squares scale+shift in depth or disparity space, or median scaling")
-    p.add_argument("--depth-scale", type=float, help="folder benchmark: 16-bit PNG depth = value / scale (default 1000)")
-    p.add_argument("--json", help="write the summary here and per-image metrics beside it (.csv)")
+    p.add_argument("--depth-scale", type=number(positive=True),
+                   help="folder benchmark: metres per 16-bit PNG value, multiplied (default 0.001: millimetres)")
+    p.add_argument("--json", type=output_file, help="write the summary here and per-image metrics beside it (.csv)")
     p.set_defaults(func=run_eval)
 
 
@@ -310,14 +405,12 @@ def run_eval(args):
     from .data.benchmarks import open_benchmark
     from .evaluate import evaluate, evaluate_baseline, evaluate_saved
 
-    if args.model is None and args.predictions is None and args.baseline is None:
-        raise UsageError("give --model CKPT to run the model, --predictions DIR to score saved predictions "
-                         "or --baseline constant|ramp")
-    if args.grey_input and args.model is None:
-        raise UsageError("--grey-input needs --model")
+    runs_model = args.predictions is None and args.baseline is None
+    if args.grey_input and not runs_model:
+        raise UsageError("--grey-input applies when the model runs (not with --predictions or --baseline)")
     if args.depth_scale is not None and args.benchmark != "folder":
         raise UsageError("--depth-scale applies to --benchmark folder only")
-    kw = {} if args.depth_scale is None else {"depth_scale": args.depth_scale}
+    kw = {} if args.depth_scale is None else {"depth_scale": 1 / args.depth_scale}  # the loader divides
     dataset = open_benchmark(args.benchmark, args.root, **kw)
     if args.predictions is not None:
         report = evaluate_saved(dataset, args.predictions, limit=args.limit, alignment=args.align)
@@ -401,9 +494,9 @@ def add_demo_command(sub):
     p = sub.add_parser("demo", help="web demo on localhost: text -> RGB-D, image -> depth, depth -> image")
     p.add_argument("--model", help="checkpoint folder (default: the bundled model)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    p.add_argument("--out", default="outputs/demo", help="parent folder of the timestamped run folders")
+    p.add_argument("--port", type=whole(1, 65535), default=7860)
+    p.add_argument("--device", type=device, default="cpu", help="cpu, cuda, cuda:1, mps")
+    p.add_argument("--out", type=output_folder, default="outputs/demo", help="parent folder of the timestamped run folders")
     p.set_defaults(func=run_demo)
 
 
@@ -424,9 +517,11 @@ COMMANDS.append(add_demo_command)
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.showwarning = lambda message, *_: print(f"mofo {args.command}: warning: {message}", file=sys.stderr)
     try:
         return args.func(args) or 0
-    except (UsageError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError) as e:
+    except (UsageError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError,
+            ValueError) as e:
         print(f"mofo {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,16 +12,43 @@ import json
 from dataclasses import dataclass
 
 IMAGE_TARGETS = ("v", "x")
+# config.json files written before the block counts were renamed (the bundled model, running trainings)
+RENAMED = {"depth_double": "n_double", "depth_single": "n_single", "depth_decoder": "n_depth_decoder"}
+
+
+def upgrade_keys(d: dict) -> dict:
+    """ModelConfig fields under their current names (old names in `RENAMED` are translated)."""
+    out = {RENAMED.get(k, k): v for k, v in d.items()}
+    if len(out) < len(d):
+        both = sorted(k for k in d if k in RENAMED and RENAMED[k] in d)
+        raise ValueError(f"model config gives both {both[0]!r} and its new name {RENAMED[both[0]]!r}")
+    return out
+
+
+class _Data:
+    """What every config shares: `replace`, `to_dict`, and a check of a dict's keys."""
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def _check_known(cls, d: dict, what: str) -> None:
+        unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown {what} config keys: {', '.join(unknown)}")
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_Data):
     # transformer
     hidden_size: int = 128
     num_heads: int = 4
-    depth_double: int = 2  # triple-stream blocks (text, image, depth)
-    depth_single: int = 2  # single-stream blocks over the joint sequence
-    depth_decoder: int = 1  # depth-only single-stream blocks before the depth head
+    n_double: int = 2  # number of triple-stream blocks (text, image, depth): `double_blocks`
+    n_single: int = 2  # number of single-stream blocks over the joint sequence: `single_blocks`
+    n_depth_decoder: int = 1  # number of depth-only single-stream blocks before the depth head
     mlp_ratio: float = 3.0
     axes_dim: tuple[int, ...] = (8, 8, 8, 8)  # RoPE dims per axis (modality, row, col, text index)
     theta: int = 2000
@@ -39,7 +66,7 @@ class ModelConfig:
     text_encoder: str = "minilm"  # "minilm", "bytes", or a local Hugging Face model directory
     txt_dim: int = 384  # width of the text encoder's hidden states
     txt_len: int = 32  # text tokens (padded / truncated)
-    # sampling (METHOD §7)
+    # noise levels (METHOD §6-7): training draws t = sigmoid(shift_mu + n), the sampler warps its grid by it
     shift_mu: float = 1.1
 
     def __post_init__(self):
@@ -67,19 +94,11 @@ class ModelConfig:
     def depth_out_channels(self) -> int:
         return self.patch_size**2
 
-    def replace(self, **changes) -> ModelConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
-        d = dict(d)
+        """From `to_dict`'s output; older files' field names (`RENAMED`) are read too."""
+        d = upgrade_keys(d)
+        cls._check_known(d, "model")
         if "axes_dim" in d:
             d["axes_dim"] = tuple(d["axes_dim"])
         return cls(**d)
@@ -92,6 +111,35 @@ class ModelConfig:
         return cls.from_dict(json.loads(s))
 
 
+@dataclass(frozen=True)
+class SamplingConfig(_Data):
+    """How a checkpoint samples by default, per mode; saved in its config.json under "sampling".
+
+    `Pipeline` and the command line take every default from here; an explicit
+    argument (`--steps`, `--cfg`, ...) overrides it.
+    """
+
+    steps: int = 20  # generate (joint) and image (d2i)
+    cfg: float = 4.0  # classifier-free guidance of generate and image
+    log2_alpha: float = 5.0  # joint tilt (METHOD §7): a > 1 resolves the image first
+    depth_steps: int = 20  # depth (i2d)
+    depth_cfg: float = 1.0  # guidance of depth: 1 = off
+    complete_steps: int = 20  # complete (i2d with measurements imposed; unguided)
+
+    def __post_init__(self):
+        for key in ("steps", "depth_steps", "complete_steps"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"sampling {key} must be >= 1, got {getattr(self, key)}")
+        for key in ("cfg", "depth_cfg"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"sampling {key} must be >= 0, got {getattr(self, key)}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SamplingConfig:
+        cls._check_known(d, "sampling")
+        return cls(**d)
+
+
 def _axes(head_dim: int) -> tuple[int, ...]:
     """Four equal RoPE axes, as the release (32 x 4 for head dim 128)."""
     return (head_dim // 4,) * 4
@@ -100,11 +148,16 @@ def _axes(head_dim: int) -> tuple[int, ...]:
 def _latent(hidden: int, heads: int, double: int, single: int, decoder: int, **kw) -> ModelConfig:
     """A model at 512 px on a 16-px token grid: VAE latents packed 2x2 (128 values), 16x16 depth patches."""
     return ModelConfig(
-        hidden_size=hidden, num_heads=heads, depth_double=double, depth_single=single,
-        depth_decoder=decoder, axes_dim=_axes(hidden // heads), resolution=512, patch_size=16,
+        hidden_size=hidden, num_heads=heads, n_double=double, n_single=single,
+        n_depth_decoder=decoder, axes_dim=_axes(hidden // heads), resolution=512, patch_size=16,
         image_codec="flux2-vae", image_channels=128, **kw,
     )
 
+
+# Parameter counts of the text encoders our presets name (for `mofo info`; the
+# encoders are not built to count them). Qwen3-8B: 36 layers, width 4096,
+# MLP 12288, 8 KV heads, vocabulary 151936, untied head.
+TEXT_ENCODER_PARAMS = {"minilm": 22_713_216, "qwen3-8b": 8_190_735_360, "bytes": 0}
 
 _RELEASE = dict(text_encoder="qwen3-8b", txt_dim=12288, txt_len=512)
 
@@ -112,11 +165,11 @@ presets: dict[str, ModelConfig] = {
     # pixel-space models that train on a CPU
     "tiny": ModelConfig(),
     "small": ModelConfig(
-        hidden_size=192, num_heads=6, depth_double=3, depth_single=3, depth_decoder=1,
+        hidden_size=192, num_heads=6, n_double=3, n_single=3, n_depth_decoder=1,
         resolution=64, patch_size=8, image_channels=192,
     ),
     "base": ModelConfig(
-        hidden_size=256, num_heads=8, depth_double=4, depth_single=4, depth_decoder=2,
+        hidden_size=256, num_heads=8, n_double=4, n_single=4, n_depth_decoder=2,
         resolution=64, patch_size=8, image_channels=192,
     ),
     # the paper's scaling family (T2I backbone sizes in the names)

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from .checkpoint import load_strict, read_state_dict, write_json, write_safetensors
-from .config import ModelConfig, get_preset
+from .config import ModelConfig, get_preset, upgrade_keys
 from .model import ModalityDiT
 
 # --- released checkpoints ---
@@ -37,7 +37,7 @@ def release_config(variant: str, config: ModelConfig | dict | None = None) -> Mo
         raise ValueError(f"unknown release variant {variant!r}; use one of {', '.join(RELEASE_VARIANTS)}")
     if isinstance(config, ModelConfig):
         return config
-    return get_preset(RELEASE_VARIANTS[variant]).replace(**(config or {}))
+    return get_preset(RELEASE_VARIANTS[variant]).replace(**upgrade_keys(config or {}))
 
 
 def load_release(
@@ -105,8 +105,8 @@ SWAPPED_HALVES = {"final_layer.adaLN_modulation.1.weight"}
 # ModelConfig field <- Flux2Transformer2DModel config field (hidden_size = heads * attention_head_dim).
 DIFFUSERS_CONFIG = {
     "num_heads": "num_attention_heads",
-    "depth_double": "num_layers",
-    "depth_single": "num_single_layers",
+    "n_double": "num_layers",
+    "n_single": "num_single_layers",
     "mlp_ratio": "mlp_ratio",
     "axes_dim": "axes_dims_rope",
     "theta": "rope_theta",
@@ -118,7 +118,7 @@ DIFFUSERS_CONFIG = {
 DIFFUSERS_FIXED = {"patch_size": 1, "timestep_guidance_channels": 256, "eps": 1e-6}
 # What a FLUX.2 [klein] backbone is used with: VAE latents packed 2x2 on a 16-px grid at 512 px,
 # Qwen3 hidden states of 3 layers (width -> encoder name), 512 text tokens, 4 depth-decoder blocks (release).
-DIFFUSERS_DEFAULTS = dict(resolution=512, patch_size=16, image_codec="flux2-vae", txt_len=512, depth_decoder=4)
+DIFFUSERS_DEFAULTS = dict(resolution=512, patch_size=16, image_codec="flux2-vae", txt_len=512, n_depth_decoder=4)
 TEXT_ENCODER_BY_WIDTH = {3 * 4096: "qwen3-8b", 3 * 2560: "qwen3-4b"}
 
 
@@ -129,8 +129,8 @@ def diffusers_key_map(cfg: ModelConfig) -> dict[str, tuple[str, ...]]:
 
     top = dict(DIFFUSERS_KEYS, **(DIFFUSERS_GUIDANCE_KEYS if cfg.guidance_embed else {}))
     table = {k: names(v) for k, v in top.items()}
-    blocks = (("double_blocks", "transformer_blocks", cfg.depth_double, DIFFUSERS_DOUBLE_KEYS),
-              ("single_blocks", "single_transformer_blocks", cfg.depth_single, DIFFUSERS_SINGLE_KEYS))
+    blocks = (("double_blocks", "transformer_blocks", cfg.n_double, DIFFUSERS_DOUBLE_KEYS),
+              ("single_blocks", "single_transformer_blocks", cfg.n_single, DIFFUSERS_SINGLE_KEYS))
     for ours, theirs, n, keys in blocks:
         for i in range(n):
             table.update({f"{ours}.{i}.{k}": tuple(f"{theirs}.{i}.{t}" for t in names(v)) for k, v in keys.items()})
@@ -145,7 +145,7 @@ def swap_halves(w: Tensor) -> Tensor:
 
 def config_from_diffusers(dc: dict, **overrides) -> ModelConfig:
     """A `Flux2Transformer2DModel` config dict -> a T2I ModelConfig; `overrides` set other fields
-    (e.g. `text_encoder`, `resolution`, `depth_decoder`)."""
+    (e.g. `text_encoder`, `resolution`, `n_depth_decoder`)."""
     for key, value in DIFFUSERS_FIXED.items():
         if dc.get(key, value) != value:
             raise ValueError(f"unsupported diffusers config: {key}={dc[key]} (mofo needs {value})")
@@ -156,7 +156,7 @@ def config_from_diffusers(dc: dict, **overrides) -> ModelConfig:
     fields["hidden_size"] = dc["num_attention_heads"] * dc["attention_head_dim"]
     # an unknown text width gets the toy byte encoder; pass text_encoder=<local folder> for a real one
     fields["text_encoder"] = TEXT_ENCODER_BY_WIDTH.get(fields["txt_dim"], "bytes")
-    return ModelConfig(**{**DIFFUSERS_DEFAULTS, **fields, **overrides, "with_depth": False})
+    return ModelConfig(**{**DIFFUSERS_DEFAULTS, **fields, **upgrade_keys(overrides), "with_depth": False})
 
 
 def diffusers_config(cfg: ModelConfig) -> dict:

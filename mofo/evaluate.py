@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -27,11 +24,12 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
+from mofo.align import ALIGNMENTS, align, fit_scale_shift  # noqa: F401  (fit_scale_shift: older imports)
 from mofo.data.benchmarks import Benchmark, EvalSpec
 from mofo.data.viz import to_uint8
+from mofo.files import write_json, write_text
 
 METRICS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1", "delta2", "delta3", "silog")
-ALIGNMENTS = ("affine", "disparity", "median")
 BASELINES = ("constant", "ramp")
 
 
@@ -56,33 +54,6 @@ def eval_mask(gt: np.ndarray, valid: np.ndarray, spec: EvalSpec) -> np.ndarray:
     """(H, W) bool: pixels that count, i.e. valid and min_depth < gt < max_depth and inside the crop."""
     mask = valid & (gt > spec.min_depth) & (gt < spec.max_depth)
     return mask & spec.crop.mask(*gt.shape) if spec.crop is not None else mask
-
-
-def fit_scale_shift(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Least squares (s, t) = argmin sum (s x + t - y)^2 over 1-D float64 arrays.
-
-    A constant x has no scale to fit: s = 0 and t = mean(y).
-    """
-    xc = x - x.mean()
-    var = float(xc @ xc)
-    s = float(xc @ (y - y.mean())) / var if var > 0 else 0.0
-    return s, float(y.mean() - s * x.mean())
-
-
-def align(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, alignment: str, spec: EvalSpec) -> np.ndarray:
-    """Prediction (H, W) aligned to metric depth (H, W), fitted on `mask`; not yet clipped."""
-    p, g = pred[mask], gt[mask]
-    if alignment == "affine":
-        s, t = fit_scale_shift(p, g)
-        return s * pred + t
-    if alignment == "disparity":
-        s, t = fit_scale_shift(p, 1.0 / g)
-        return 1.0 / np.maximum(s * pred + t, max(1.0 / spec.max_depth, 1e-8))
-    if alignment == "median":
-        if np.median(p) == 0:
-            raise ValueError("median scaling is undefined: the prediction's median on valid pixels is 0")
-        return pred * (np.median(g) / np.median(p))
-    raise ValueError(f"unknown alignment {alignment!r}; known: {', '.join(ALIGNMENTS)}")
 
 
 def depth_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
@@ -144,26 +115,15 @@ class Report:
     def write(self, json_path: str | Path) -> Path:
         """Summary to `json_path` and per-image rows to the same path with `.csv`; both atomic. Returns the CSV path."""
         json_path = Path(json_path)
-        _write_atomic(json_path, json.dumps(self.summary(), indent=2) + "\n")
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(json_path, self.summary())
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=["key", *METRICS], lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
         csv_path = json_path.with_suffix(".csv")
-        _write_atomic(csv_path, buf.getvalue())
+        write_text(csv_path, buf.getvalue())
         return csv_path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def load_prediction(pred_dir: str | Path, key: str) -> np.ndarray:

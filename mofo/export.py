@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .data.viz import colorize_depth
+from .files import IMAGE_SUFFIXES, atomic_folder
 
 MAX_PIXELS = 40_000_000  # refuse larger inputs (e.g. 8k x 5k) rather than exhausting memory
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+MIN_SIDE = 8  # smaller images carry no layout to read depth from
+EDGE_RTOL, EDGE_SIDE, EDGE_RTOL_MAX = 0.04, 512, 0.5  # depth-edge filter (METHOD §9): 0.04 at 512 px, wider below
 
 
 def _open(path: str | Path) -> Image.Image:
@@ -28,12 +30,17 @@ def _open(path: str | Path) -> Image.Image:
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     try:
-        img = Image.open(path)
+        with warnings.catch_warnings():  # our own limit below, not PIL's decompression-bomb warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
         if img.width * img.height > MAX_PIXELS:
-            raise ValueError(f"{path} is {img.width}x{img.height}, above the limit of {MAX_PIXELS:,} pixels")
+            raise ValueError(f"{path} is {img.width}x{img.height}, above the limit of {MAX_PIXELS:,} pixels "
+                             "(40 megapixels)")
         img.load()
     except UnidentifiedImageError:
         raise ValueError(f"{path} is not an image") from None
+    except Image.DecompressionBombError:
+        raise ValueError(f"{path} is above the limit of {MAX_PIXELS:,} pixels (40 megapixels)") from None
     except (OSError, SyntaxError) as e:
         raise ValueError(f"{path} could not be decoded ({e})") from None
     return img
@@ -41,8 +48,10 @@ def _open(path: str | Path) -> Image.Image:
 
 def load_image(path: str | Path) -> np.ndarray:
     """Any image file -> uint8 (H, W, 3). Grayscale, palette, RGBA (composited on white)
-    and 16-bit images are converted."""
+    and 16-bit images are converted. Each side must be at least MIN_SIDE pixels."""
     img = _open(path)
+    if min(img.size) < MIN_SIDE:
+        raise ValueError(f"{path} is {img.width}x{img.height} pixels; an image needs at least {MIN_SIDE} a side")
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         a = np.asarray(img, dtype=np.float64)
         top = 65535.0 if a.max() > 255 else 255.0
@@ -86,12 +95,17 @@ def check_depth(depth: np.ndarray, name: str = "depth") -> np.ndarray:
     return depth.astype(np.float32)
 
 
+def is_depth_file(path: Path) -> bool:
+    """Depth maps that sit beside images: `*_depth.png`, `.pgm` (NYU raw), `.npy`."""
+    return path.stem.endswith("_depth") or path.suffix.lower() in (".pgm", ".npy")
+
+
 def list_images(inputs: list[str | Path]) -> list[Path]:
-    """Files and folders (their images, sorted) -> image paths."""
+    """Files and folders (their images, sorted, depth maps left out) -> image paths."""
     paths: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not is_depth_file(p))
             if not found:
                 raise ValueError(f"no images in folder {item}")
             paths += found
@@ -113,14 +127,21 @@ def intrinsics_from_fov(h: int, w: int, fov_deg: float) -> np.ndarray:
     return np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]], dtype=np.float64)
 
 
-def edge_mask(depth: np.ndarray, rtol: float = 0.04) -> np.ndarray:
-    """True where the local 3x3 depth range exceeds `rtol * depth` (METHOD §9)."""
+def edge_rtol(h: int, w: int) -> float:
+    """The edge filter's tolerance at an image size: EDGE_RTOL at EDGE_SIDE px and above, and in
+    proportion to the angle a pixel spans below (a smooth slope's 3x3 range grows as 1 / side)."""
+    return min(EDGE_RTOL_MAX, EDGE_RTOL * max(1.0, EDGE_SIDE / max(h, w)))  # a jump by half the depth is an edge
+
+
+def edge_mask(depth: np.ndarray, rtol: float | None = None) -> np.ndarray:
+    """True where the local 3x3 depth range exceeds `rtol * depth` (METHOD §9); default `edge_rtol`."""
+    rtol = edge_rtol(*depth.shape) if rtol is None else rtol
     pad = np.pad(depth, 1, mode="edge")
     windows = np.lib.stride_tricks.sliding_window_view(pad, (3, 3))
     return (windows.max(axis=(-1, -2)) - windows.min(axis=(-1, -2))) > rtol * depth
 
 
-def point_cloud(depth: np.ndarray, rgb: np.ndarray, K: np.ndarray, rtol: float = 0.04) -> tuple[np.ndarray, np.ndarray]:
+def point_cloud(depth: np.ndarray, rgb: np.ndarray, K: np.ndarray, rtol: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Back-project z-depth (H, W) through K -> (points (N, 3) in the OpenCV camera frame, colours (N, 3) uint8).
 
     Pixel centres are at (j + 0.5, i + 0.5); pixels with no depth or on a
@@ -161,20 +182,27 @@ def depth16(depth: np.ndarray) -> tuple[np.ndarray, float]:
     return np.clip(np.round(depth / scale), 0, 65535).astype(np.uint16), scale
 
 
-def new_run_folder(out: str | Path, stem: str = "") -> tuple[Path, Path]:
-    """(temporary folder to write into, final timestamped folder) under `out`."""
+def check_output_folder(out: str | Path) -> Path:
+    """`out` if it is a writable folder or can be made one (its nearest existing parent is a
+    writable folder); else a one-line NotADirectoryError / PermissionError. Creates nothing."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if not os.access(out, os.W_OK):
-        raise PermissionError(f"output folder is not writable: {out}")
+    for parent in (out, *out.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"output folder {out}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK):
+                raise PermissionError(f"output folder is not writable: {parent}")
+            break
+    return out
+
+
+def run_folder_name(out: Path, stem: str = "") -> Path:
+    """A new timestamped folder under `out` (suffixed -1, -2, ... when the second is taken)."""
     name = time.strftime("%Y%m%d-%H%M%S") + (f"-{stem}" if stem else "")
     final, k = out / name, 1
     while final.exists():
         final, k = out / f"{name}-{k}", k + 1
-    tmp = out / f".{final.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    return tmp, final
+    return final
 
 
 def write_outputs(out: str | Path, rgb: np.ndarray | None, depth: np.ndarray | None, metadata: dict,
@@ -184,8 +212,10 @@ def write_outputs(out: str | Path, rgb: np.ndarray | None, depth: np.ndarray | N
     Files: rgb.png, depth.npy (float32), depth16.png, depth_color.png, cloud.ply,
     cloud.glb (when both rgb and depth exist) and metadata.json.
     """
-    tmp, final = new_run_folder(out, stem)
-    try:
+    out = check_output_folder(out)
+    out.mkdir(parents=True, exist_ok=True)
+    final = run_folder_name(out, stem)
+    with atomic_folder(final, tmp=out / f".{final.name}.tmp") as tmp:
         meta = dict(metadata)
         if rgb is not None:
             Image.fromarray(rgb).save(tmp / "rgb.png")
@@ -202,7 +232,4 @@ def write_outputs(out: str | Path, rgb: np.ndarray | None, depth: np.ndarray | N
             write_glb(tmp / "cloud.glb", points, colors)
             meta.update(intrinsics=K.tolist(), points=int(len(points)))
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str))
-        os.replace(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final

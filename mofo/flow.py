@@ -24,17 +24,21 @@ class FlowConfig:
     p_joint: float = 0.6
     p_i2d: float = 0.2
     p_d2i: float = 0.2
-    mu: float = 1.1  # logit-normal shift of the noise levels: t = sigmoid(mu + n)
+    # the logit-normal shift of the noise levels, t = sigmoid(mu + n), is the model's
+    # `ModelConfig.shift_mu` (the sampler warps its grid by the same number)
     depth_weight: float = 1.0
     distill_hi: float = 1.0  # self-distillation weight at t_depth = 1 ...
     distill_lo: float = 0.1  # ... and at t_depth = 0 (linear in between)
     caption_dropout: float = 0.1
+    t_uniform: float = 0.0  # share of noise levels drawn uniformly from (0, 1) instead (covers the low-noise end)
     sparse_fill: str = "noise"  # missing depth pixels in the noisy input: "noise" | "mean" | "nearest"
 
     def __post_init__(self):
         probs = (self.p_joint, self.p_i2d, self.p_d2i)
         if min(probs) < 0 or abs(sum(probs) - 1) > 1e-6:
             raise ValueError(f"regime probabilities must be >= 0 and sum to 1, got {probs}")
+        if not 0 <= self.t_uniform <= 1:
+            raise ValueError(f"t_uniform must be in [0, 1], got {self.t_uniform}")
         if self.sparse_fill not in ("noise", "mean", "nearest"):
             raise ValueError(f"unknown sparse_fill {self.sparse_fill!r}; use noise, mean or nearest")
 
@@ -72,16 +76,30 @@ def logit_normal(n: int, mu: float, rng: Draws, device=None) -> Tensor:
     return torch.sigmoid(mu + rng.randn((n,), device))
 
 
-def forcing_times(has_depth: Tensor, cfg: FlowConfig, rng: Draws | torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
-    """Draw (t_img, t_depth, regime), each (B,), for a batch.
+def noise_levels(n: int, mu: float, uniform: float, rng: Draws, device=None) -> Tensor:
+    """(n,) noise levels: logit-normal, each replaced with probability `uniform` by a U(0, 1) draw.
+
+    The logit-normal with mu = 1.1 puts ~2.5 % of its mass below t = 0.3, the levels a
+    sampler's last steps visit; the uniform share trains them. uniform = 0 draws no
+    extra numbers (runs without it are unchanged).
+    """
+    t = logit_normal(n, mu, rng, device)
+    if uniform > 0:
+        t = torch.where(rng.rand(n, device) < uniform, rng.rand(n, device).clamp_min(1e-4), t)
+    return t
+
+
+def forcing_times(has_depth: Tensor, cfg: FlowConfig, rng: Draws | torch.Generator, mu: float
+                  ) -> tuple[Tensor, Tensor, Tensor]:
+    """Draw (t_img, t_depth, regime), each (B,), for a batch; noise levels `sigmoid(mu + N(0, 1))`.
 
     Samples without depth train the image alone: t_depth = 1 and regime -1.
     """
     rng, n, device = as_draws(rng), has_depth.shape[0], has_depth.device
     edges = torch.tensor([cfg.p_joint, cfg.p_joint + cfg.p_i2d], device=device)
     regime = torch.bucketize(rng.rand(n, device), edges, right=True)
-    t_img = logit_normal(n, cfg.mu, rng, device)
-    t_depth = logit_normal(n, cfg.mu, rng, device)
+    t_img = noise_levels(n, mu, cfg.t_uniform, rng, device)
+    t_depth = noise_levels(n, mu, cfg.t_uniform, rng, device)
     t_img = torch.where((regime == I2D) & has_depth, torch.zeros_like(t_img), t_img)
     t_depth = torch.where(regime == D2I, torch.zeros_like(t_depth), t_depth)
     t_depth = torch.where(has_depth, t_depth, torch.ones_like(t_depth))
@@ -152,6 +170,7 @@ def training_losses(
     cfg: FlowConfig,
     rng: Draws | torch.Generator,
     teacher=None,
+    model_cfg=None,
 ) -> dict[str, Tensor]:
     """Losses of one batch of tokens.
 
@@ -160,26 +179,27 @@ def training_losses(
     `depth` (B, N, p*p) normalised depth tokens and `valid` (B, N, p*p) bool.
     rng: a generator, or `Draws` for one rank's shard of a global batch.
     teacher: a frozen T2I model for self-distillation (or None).
+    model_cfg: the model's `ModelConfig` (default `model.cfg`; pass it for a wrapped model, e.g. DDP).
     Returns `loss` (scalar, to minimise) and detached per-part / per-regime means.
     """
     img, txt = batch["img"], batch["txt"]
     txt_ids, img_ids, depth_ids = batch["ids"]
     rng, device, n = as_draws(rng), img.device, img.shape[0]
-    core = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    model_cfg = model.cfg if model_cfg is None else model_cfg
     eps_img = rng.randn(img.shape, device)
-    if not core.with_depth:
-        t_img = logit_normal(n, cfg.mu, rng, device)
+    if not model_cfg.with_depth:
+        t_img = noise_levels(n, model_cfg.shift_mu, cfg.t_uniform, rng, device)
         v, _ = model(interpolate(img, eps_img, t_img), img_ids, txt, txt_ids, t_img)
         loss = (v.float() - (eps_img - img)).pow(2).mean()
         return {"loss": loss, "loss_img": loss.detach()}
 
     z, valid = batch["depth"], batch["valid"]
     has_depth = valid.flatten(1).any(dim=1)
-    t_img, t_depth, regime = forcing_times(has_depth, cfg, rng)
+    t_img, t_depth, regime = forcing_times(has_depth, cfg, rng, model_cfg.shift_mu)
     eps_depth = rng.randn(z.shape, device)
     x_img = interpolate(img, eps_img, t_img)
-    x_depth = noisy_depth(z, valid, eps_depth, t_depth, cfg.sparse_fill, batch["grid"], core.cfg.patch_size)
-    x_depth = depth_input(x_depth, valid, core.cfg.depth_mask_input)
+    x_depth = noisy_depth(z, valid, eps_depth, t_depth, cfg.sparse_fill, batch["grid"], model_cfg.patch_size)
+    x_depth = depth_input(x_depth, valid, model_cfg.depth_mask_input)
     v, x0 = model(x_img, img_ids, txt, txt_ids, t_img, x_depth, depth_ids, t_depth)
 
     img_on = (t_img > 0).float()

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from .config import ModelConfig
+from .config import TEXT_ENCODER_PARAMS, ModelConfig
 from .layers import (
     LastLayer, MLPEmbedder, Modulation, RoPE, SingleStreamBlock, TripleStreamBlock, timestep_embedding,
 )
@@ -43,9 +43,9 @@ class ModalityDiT(nn.Module):
             self.guidance_in = MLPEmbedder(256, h)
         self.pe_embedder = RoPE(cfg.axes_dim, cfg.theta)
         self.double_blocks = nn.ModuleList(
-            TripleStreamBlock(h, heads, ratio, ("txt", "img")) for _ in range(cfg.depth_double)
+            TripleStreamBlock(h, heads, ratio, ("txt", "img")) for _ in range(cfg.n_double)
         )
-        self.single_blocks = nn.ModuleList(SingleStreamBlock(h, heads, ratio) for _ in range(cfg.depth_single))
+        self.single_blocks = nn.ModuleList(SingleStreamBlock(h, heads, ratio) for _ in range(cfg.n_single))
         self.double_stream_modulation_img = Modulation(h, 2)
         self.double_stream_modulation_txt = Modulation(h, 2)
         self.single_stream_modulation = Modulation(h, 1)
@@ -61,8 +61,14 @@ class ModalityDiT(nn.Module):
         With `copy_image` (the post-training start point) every depth module with
         an image twin of the same shape starts as its copy, and the depth decoder
         blocks copy the last single blocks. `depth_in` and the depth head's linear
-        are new (their shapes differ); the head is zero-initialised, the mixing
-        gates start at 0, so the image stream's behaviour is unchanged.
+        are new (their shapes differ); the head is zero-initialised and the mixing
+        gates start at 0. What holds right after the call:
+        - without depth tokens the image velocity is exactly the T2I model's;
+        - the depth head predicts 0 everywhere;
+        - with depth tokens present the image velocity *changes*: image tokens
+          attend to the depth tokens in the joint attention (no gate closes that
+          path), so post-training starts near, not at, the T2I model; the
+          self-distillation loss (METHOD §6) pulls the image stream back.
         """
         if self.with_depth:
             raise ValueError("the model already has a depth stream")
@@ -85,10 +91,10 @@ class ModalityDiT(nn.Module):
         for block in self.double_blocks:
             block.add_stream("depth", copy_from="img" if copy_image else None)
         self.depth_decoder_blocks = nn.ModuleList(
-            SingleStreamBlock(h, cfg.num_heads, cfg.mlp_ratio) for _ in range(cfg.depth_decoder)
+            SingleStreamBlock(h, cfg.num_heads, cfg.mlp_ratio) for _ in range(cfg.n_depth_decoder)
         ).to(device)
-        if copy_image and len(self.single_blocks) >= cfg.depth_decoder > 0:
-            for block, twin in zip(self.depth_decoder_blocks, self.single_blocks[-cfg.depth_decoder :]):
+        if copy_image and len(self.single_blocks) >= cfg.n_depth_decoder > 0:
+            for block, twin in zip(self.depth_decoder_blocks, self.single_blocks[-cfg.n_depth_decoder :]):
                 block.load_state_dict(twin.state_dict())
         if cfg.time_mixing:
             self.time_in_depth_to_img = MLPEmbedder(256, h).to(device)
@@ -207,13 +213,11 @@ def per_token(first: tuple, second: tuple, n_first: int, n_second: int) -> tuple
 def parameter_counts(cfg: ModelConfig) -> dict[str, int]:
     """Parameters per part, counted on the `meta` device (no memory): the T2I
     backbone, the depth additions, and the (frozen) text encoder."""
-    from .text import KNOWN_PARAMS
-
     with torch.device("meta"):
         model = ModalityDiT(cfg.replace(with_depth=False))
         backbone = sum(p.numel() for p in model.parameters())
         model.add_depth_stream(copy_image=False)
         total = sum(p.numel() for p in model.parameters())
     parts = {"backbone": backbone, "depth": total - backbone if cfg.with_depth else 0}
-    parts["text_encoder"] = KNOWN_PARAMS.get(cfg.text_encoder, 0)
+    parts["text_encoder"] = TEXT_ENCODER_PARAMS.get(cfg.text_encoder, 0)
     return parts

@@ -11,16 +11,19 @@ is relative (unit mean); completed depth carries the scale of the measurements.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .align import fit_scale_shift
 from .checkpoint import load_checkpoint
 from .codecs import DepthCodec, make_image_codec
+from .config import SamplingConfig
 from .data.viz import to_uint8
-from .evaluate import fit_scale_shift
+from .distributed import check_device
 from .flow import noisy_depth
 from .sampling import sample
 from .text import load_text_encoder
@@ -80,8 +83,7 @@ class Pipeline:
         self.depth_codec = DepthCodec(cfg.patch_size)
         self.res = cfg.resolution
         self.grid = (self.res // self.image_codec.downsample,) * 2
-        # Sampling defaults, per mode (a checkpoint's config.json may set them under "sampling").
-        self.defaults = {"steps": 20, "depth_steps": 20, "complete_steps": 20, "cfg": 4.0, **config.get("sampling", {})}
+        self.sampling = SamplingConfig.from_dict(config.get("sampling", {}))  # defaults per mode
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str = "cpu", vae_path: str | None = None,
@@ -91,6 +93,7 @@ class Pipeline:
         Latent-space models and large text encoders load their VAE / encoder from
         local folders (`vae_path`, `text_path`; see docs/pretrained.md).
         """
+        device = check_device(device)
         path = Path(path) if path is not None else DEFAULT_MODEL
         if not path.exists():
             raise FileNotFoundError(f"model not found: {path}")
@@ -105,6 +108,10 @@ class Pipeline:
 
     # ------------------------------------------------------------------ helpers
     def _text(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        for prompt in set(prompts):
+            n = self.text.count_tokens(prompt)
+            if n > self.text.max_len:
+                warnings.warn(f"the prompt is {n} tokens long; the model reads its first {self.text.max_len}")
         return self.text(prompts).to(self.device), self.text.empty().to(self.device)
 
     def _generator(self, seed: int) -> torch.Generator:
@@ -112,7 +119,7 @@ class Pipeline:
 
     def _steps(self, steps: int | None, key: str = "steps") -> int:
         """Explicit steps, else the default of the mode (`steps`, `depth_steps`, `complete_steps`)."""
-        return int(steps if steps is not None else self.defaults[key])
+        return int(steps if steps is not None else getattr(self.sampling, key))
 
     def _encode_image(self, image: np.ndarray):
         x, box = fit(_to_tensor(image), self.res, "resize")
@@ -124,29 +131,33 @@ class Pipeline:
     # ------------------------------------------------------------------ modes
     @torch.no_grad()
     def generate(self, prompt: str, steps: int | None = None, cfg: float | None = None, seed: int = 0,
-                 log2_alpha: float = 5.0, refine: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Text -> (rgb uint8 (R, R, 3), relative depth float32 (R, R)), R the model resolution."""
+                 log2_alpha: float | None = None, refine: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Text -> (rgb uint8 (R, R, 3), relative depth float32 (R, R)), R the model resolution.
+
+        `steps`, `cfg`, `log2_alpha`: None takes the checkpoint's `SamplingConfig`.
+        """
         txt, unc = self._text([prompt])
+        log2_alpha = self.sampling.log2_alpha if log2_alpha is None else log2_alpha
         img, depth = sample(self.model, "joint", txt, unc, self.grid, steps=self._steps(steps),
-                            cfg_scale=self.defaults["cfg"] if cfg is None else cfg, log2_alpha=log2_alpha,
+                            cfg_scale=self.sampling.cfg if cfg is None else cfg, log2_alpha=log2_alpha,
                             refine=refine, generator=self._generator(seed))
         rgb = self.image_codec.decode(img.float(), *self.grid).cpu()
         return to_uint8(rgb[0]), self._decode_depth(depth)[0, 0].numpy()
 
-    def depth(self, image: np.ndarray, steps: int | None = None, seed: int = 0, cfg: float = 1.0,
+    def depth(self, image: np.ndarray, steps: int | None = None, seed: int = 0, cfg: float | None = None,
               prompt: str = "", fit_mode: str = "resize") -> np.ndarray:
         """Image uint8 (H, W, 3) -> relative depth float32 (H, W) at the input size."""
         return self.depths([image], steps, seed, cfg, prompt, fit_mode)[0]
 
     @torch.no_grad()
-    def depths(self, images: list[np.ndarray], steps: int | None = None, seed: int = 0, cfg: float = 1.0,
+    def depths(self, images: list[np.ndarray], steps: int | None = None, seed: int = 0, cfg: float | None = None,
                prompt: str = "", fit_mode: str = "resize") -> list[np.ndarray]:
         """A batch of images of any sizes -> one relative depth map per image, each at its input size."""
         fitted = [fit(_to_tensor(image), self.res, fit_mode) for image in images]
         tokens = self.image_codec.encode(torch.cat([x for x, _ in fitted]).to(self.device))
         txt, unc = self._text([prompt] * len(images))
         _, depth = sample(self.model, "i2d", txt, unc, self.grid, image=tokens, steps=self._steps(steps, "depth_steps"),
-                          cfg_scale=cfg, generator=self._generator(seed))
+                          cfg_scale=self.sampling.depth_cfg if cfg is None else cfg, generator=self._generator(seed))
         maps = self._decode_depth(depth)
         return [unfit(maps[i : i + 1], box, image.shape[:2])[0, 0].numpy()
                 for i, (image, (_, box)) in enumerate(zip(images, fitted))]
@@ -168,7 +179,7 @@ class Pipeline:
                              self.depth_codec.patch_size)
         txt, unc = self._text([prompt])
         img, _ = sample(self.model, "d2i", txt, unc, self.grid, depth=tokens, steps=self._steps(steps),
-                        cfg_scale=self.defaults["cfg"] if cfg is None else cfg, generator=generator)
+                        cfg_scale=self.sampling.cfg if cfg is None else cfg, generator=generator)
         rgb = self.image_codec.decode(img.float(), *self.grid).cpu()
         return to_uint8(unfit(rgb, (0, 0, self.res, self.res), depth.shape[:2])[0])
 
@@ -184,6 +195,9 @@ class Pipeline:
         measured pixels keep their values, and the map is clipped below at half the
         nearest measurement.
         """
+        if np.shape(sparse)[:2] != np.shape(image)[:2]:
+            raise ValueError(f"the sparse depth map is {np.shape(sparse)[1]}x{np.shape(sparse)[0]} pixels but the image "
+                             f"is {np.shape(image)[1]}x{np.shape(image)[0]}: give one measurement map per image pixel")
         tokens, box = self._encode_image(image)
         pooled, valid = pool_sparse(sparse, self.res)
         if not valid.any():

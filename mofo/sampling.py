@@ -29,7 +29,7 @@ def tilt(t: Tensor, log2_alpha: float) -> Tensor:
     return a * t / (1 + (a - 1) * t)
 
 
-def timesteps(num_steps: int, mode: str, mu: float = 1.1, log2_alpha: float | None = None) -> tuple[Tensor, Tensor]:
+def timesteps(num_steps: int, mode: str, mu: float, log2_alpha: float | None = None) -> tuple[Tensor, Tensor]:
     """(t_img, t_depth), each (num_steps + 1,) float64, from 1 (noise) to 0 (clean).
 
     `num_steps + 1` linear points warped by `shift_times`; the clean modality
@@ -61,7 +61,7 @@ def sample(
     known: tuple[Tensor, Tensor] | None = None,
     steps: int = 50,
     cfg_scale: float = 1.0,
-    mu: float = 1.1,
+    mu: float | None = None,
     log2_alpha: float | None = None,
     refine: bool = False,
     generator: torch.Generator | None = None,
@@ -76,9 +76,11 @@ def sample(
     returned depth is the model's own final estimate everywhere, known part included
     (`Pipeline.complete` fits it to the measurements).
     refine (joint only): re-estimate depth by an i2d pass on the generated image.
+    mu: the grid's shift (`shift_times`); default the model's `cfg.shift_mu`, the shift it was trained with.
     Returns (image tokens, depth tokens); the clean input is returned as given.
     A model without a depth stream samples images only (`joint`); its depth stays noise.
     """
+    mu = model.cfg.shift_mu if mu is None else mu
     t_img, t_depth = (t.to(txt.device, torch.float32) for t in timesteps(steps, mode, mu, log2_alpha))
     cfg, b = model.cfg, txt.shape[0]
     if (mode == "i2d" and image is None) or (mode == "d2i" and depth is None):

@@ -14,10 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-# Parameter counts of the encoders our presets name (for `mofo info`; the
-# encoders are not built to count them). Qwen3-8B: 36 layers, width 4096,
-# MLP 12288, 8 KV heads, vocabulary 151936, untied head.
-KNOWN_PARAMS = {"minilm": 22_713_216, "qwen3-8b": 8_190_735_360, "bytes": 0}
+from .config import TEXT_ENCODER_PARAMS as KNOWN_PARAMS  # noqa: F401  (the counts live with the presets)
 
 
 class TextEncoder(nn.Module):
@@ -25,6 +22,10 @@ class TextEncoder(nn.Module):
 
     dim: int
     max_len: int
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` has before padding / truncation to `max_len`."""
+        raise NotImplementedError
 
     def empty(self) -> Tensor:
         """(1, max_len, dim): the unconditional embedding, computed once."""
@@ -74,7 +75,9 @@ class HFTextEncoder(TextEncoder):
     ):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging
 
+        logging.disable_progress_bar()  # no "Loading weights" bar on every command
         path = Path(path)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"no Hugging Face model (config.json) in {path}")
@@ -93,6 +96,9 @@ class HFTextEncoder(TextEncoder):
         return self.tokenizer.apply_chat_template(
             [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True, enable_thinking=False
         )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(self.prompt(text), truncation=False, verbose=False)["input_ids"])
 
     @torch.no_grad()
     def forward(self, texts: list[str]) -> Tensor:
@@ -114,6 +120,9 @@ class ByteEncoder(TextEncoder):
         g = torch.Generator().manual_seed(seed)
         self.token = nn.Parameter(torch.randn(257, dim, generator=g))  # 256 bytes + padding
         self.position = nn.Parameter(0.1 * torch.randn(max_len, dim, generator=g))
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.encode("utf-8"))
 
     def forward(self, texts: list[str]) -> Tensor:
         ids = torch.full((len(texts), self.max_len), 256, dtype=torch.long)

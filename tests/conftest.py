@@ -3,15 +3,29 @@ import torch
 
 from mofo.config import ModelConfig
 
+# The one tiny model of the unit tests: byte text encoder, 16 px, 4 px tokens.
+TINY = ModelConfig(
+    hidden_size=32, num_heads=2, n_double=1, n_single=1, n_depth_decoder=1,
+    axes_dim=(4, 4, 4, 4), resolution=16, patch_size=4, image_channels=48,
+    text_encoder="bytes", txt_dim=16, txt_len=8,
+)
+
 
 @pytest.fixture
 def tiny_cfg() -> ModelConfig:
-    """A model small enough for unit tests: byte text encoder, 16 px, 4 px tokens."""
-    return ModelConfig(
-        hidden_size=32, num_heads=2, depth_double=1, depth_single=1, depth_decoder=1,
-        axes_dim=(4, 4, 4, 4), resolution=16, patch_size=4, image_channels=48,
-        text_encoder="bytes", txt_dim=16, txt_len=8,
-    )
+    """A model small enough for unit tests (`TINY`)."""
+    return TINY
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory):
+    """A checkpoint folder of a random `TINY` model (sampling: 3 steps), shared by the tests that load one."""
+    from mofo.checkpoint import save_checkpoint
+    from mofo.model import ModalityDiT
+
+    path = tmp_path_factory.mktemp("ckpt") / "model"
+    save_checkpoint(randomize(ModalityDiT(TINY), std=0.05), path, extra={"sampling": {"steps": 3}})
+    return path
 
 
 def randomize(model: torch.nn.Module, seed: int = 0, std: float = 0.1) -> torch.nn.Module:

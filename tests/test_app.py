@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import randomize
+from conftest import TINY, randomize
 from mofo.checkpoint import save_checkpoint
 from mofo.cli import main
-from mofo.config import ModelConfig
 from mofo.model import ModalityDiT
 from mofo.pipeline import Pipeline
 
@@ -54,11 +53,8 @@ def server(tmp_path_factory):
     from mofo.app import serve
 
     tmp = tmp_path_factory.mktemp("demo")
-    cfg = ModelConfig(hidden_size=32, num_heads=2, depth_double=1, depth_single=1, depth_decoder=1,
-                      axes_dim=(4, 4, 4, 4), resolution=16, patch_size=4, image_channels=48,
-                      text_encoder="bytes", txt_dim=16, txt_len=8)
-    pipe = Pipeline.from_pretrained(save_checkpoint(randomize(ModalityDiT(cfg)), tmp / "model"))
-    pipe.defaults["steps"] = 2  # the sliders start here; the browser runs stay fast
+    pipe = Pipeline.from_pretrained(save_checkpoint(randomize(ModalityDiT(TINY)), tmp / "model"))
+    pipe.sampling = pipe.sampling.replace(steps=2)  # the sliders start here; the browser runs stay fast
     port = free_port()
     app = serve(pipe, tmp / "outputs", port=port, block=False)
     yield f"http://127.0.0.1:{port}", tmp / "outputs"

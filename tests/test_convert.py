@@ -80,11 +80,11 @@ def test_diffusers_parity_and_roundtrip(diffusers, tmp_path, guidance):
 
 def test_convert_command_both_ways(diffusers, tmp_path):
     tiny_flux2(diffusers, guidance=True).save_pretrained(tmp_path / "pipe" / "transformer")  # a pipeline folder
-    (tmp_path / "cfg.json").write_text(json.dumps({"depth_decoder": 1, "resolution": 64}))
+    (tmp_path / "cfg.json").write_text(json.dumps({"n_depth_decoder": 1, "resolution": 64}))
     assert main(["convert", "--from", "diffusers", str(tmp_path / "pipe"), "--config", str(tmp_path / "cfg.json"),
                  "--out", str(tmp_path / "ckpt")]) == 0
     model, info = load_checkpoint(tmp_path / "ckpt")
-    assert info["source"]["format"] == "diffusers" and model.cfg.depth_decoder == 1 and model.cfg.resolution == 64
+    assert info["source"]["format"] == "diffusers" and model.cfg.n_depth_decoder == 1 and model.cfg.resolution == 64
     assert main(["convert", "--to", "diffusers", str(tmp_path / "ckpt"), "--out", str(tmp_path / "back")]) == 0
     a = read_state_dict(tmp_path / "pipe" / "transformer")
     b = read_state_dict(tmp_path / "back")
@@ -111,7 +111,7 @@ def test_to_diffusers_needs_a_t2i_model(tiny_cfg, tmp_path):
 
 # The release-v2 architecture at toy size: same parameter names and token layout (128-value
 # latent tokens, 16x16 depth patches), 32 wide.
-TINY_RELEASE = dict(hidden_size=32, num_heads=2, depth_double=1, depth_single=2, depth_decoder=1,
+TINY_RELEASE = dict(hidden_size=32, num_heads=2, n_double=1, n_single=2, n_depth_decoder=1,
                     axes_dim=[4, 4, 4, 4], resolution=32, text_encoder="bytes", txt_dim=16, txt_len=8)
 HEADS = ("final_layer.", "depth_final_layer.")
 
@@ -322,7 +322,7 @@ def test_post_training_starts_from_a_converted_flux2(diffusers, tmp_path):
     # pixel-space FLUX.2 at toy size: 4x4x3 patches (48 values), byte text encoder of width 12
     tiny_flux2(diffusers, guidance=True, in_channels=48, std=0.05).save_pretrained(tmp_path / "flux2")
     t2i, cfg = from_diffusers(tmp_path / "flux2", image_codec="pixel", patch_size=4, resolution=16, txt_len=8,
-                              depth_decoder=1)
+                              n_depth_decoder=1)
     save_checkpoint(t2i, tmp_path / "t2i")
     (tmp_path / "post.toml").write_text(POST + f'init = "{tmp_path / "t2i"}"\n')
     final = train(make_train_config(tmp_path / "post.toml"), tmp_path / "run")

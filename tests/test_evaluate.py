@@ -427,7 +427,6 @@ def test_cli_folder_predictions_end_to_end(tmp_path, capsys):
     ("missing_root", "root folder not found"),
     ("missing_prediction", "no prediction for sample 'rgb_00002'"),
     ("unknown_benchmark", "unknown benchmark 'nope'"),
-    ("no_source", "--model CKPT"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, case, message):
     make_folder(tmp_path / "bench")
@@ -439,8 +438,6 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, case, message):
         root = str(tmp_path / "nowhere")
     elif case == "unknown_benchmark":
         name = "nope"
-    elif case == "no_source":
-        source = []
     assert main(["eval", "--benchmark", name, "--root", root, *source]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("mofo eval: error:") and message in err
@@ -496,7 +493,26 @@ def test_cli_baselines_end_to_end(tmp_path, capsys):
         assert result["abs_rel"] == pytest.approx(np.mean(want), rel=1e-6) and result["n_images"] == 3
     assert main(["eval", "--benchmark", "folder", "--root", str(tmp_path / "bench"), "--baseline", "ramp",
                  "--grey-input"]) == 2
-    assert "--grey-input needs --model" in capsys.readouterr().err
+    assert "--grey-input applies when the model runs" in capsys.readouterr().err
+
+
+def test_cli_eval_defaults_to_the_bundled_model(tmp_path, monkeypatch, capsys):
+    """Like every other command, `eval` without --model / --predictions / --baseline runs the bundled model."""
+    make_folder(tmp_path / "bench", n=1)
+    loaded = []
+
+    class FakePipeline:
+        @classmethod
+        def from_pretrained(cls, path):
+            loaded.append(path)
+            return cls()
+
+        def depth(self, image, steps=None, seed=0):
+            return np.ones(image.shape[:2], np.float32)
+
+    monkeypatch.setitem(sys.modules, "mofo.pipeline", types.SimpleNamespace(Pipeline=FakePipeline))
+    assert main(["eval", "--benchmark", "folder", "--root", str(tmp_path / "bench")]) == 0
+    assert loaded == [None]
 
 
 def test_cli_grey_input_feeds_a_flat_image_of_the_same_size(tmp_path, monkeypatch):

@@ -13,16 +13,16 @@ def test_load_image_converts_modes(tmp_path):
     gray = np.arange(64, dtype=np.uint8).reshape(8, 8)
     Image.fromarray(gray).save(tmp_path / "g.png")
     assert load_image(tmp_path / "g.png").shape == (8, 8, 3)
-    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[..., 0] = 255
-    rgba[:2, :, 3] = 255  # top half opaque red, bottom half transparent -> white
+    rgba[:4, :, 3] = 255  # top half opaque red, bottom half transparent -> white
     Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
     out = load_image(tmp_path / "a.png")
-    assert (out[0, 0] == [255, 0, 0]).all() and (out[3, 0] == [255, 255, 255]).all()
-    sixteen = (np.arange(16, dtype=np.uint16).reshape(4, 4) * 4000)
+    assert (out[0, 0] == [255, 0, 0]).all() and (out[7, 0] == [255, 255, 255]).all()
+    sixteen = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)
     Image.fromarray(sixteen).save(tmp_path / "s.png")
     img16 = load_image(tmp_path / "s.png")
-    assert img16.dtype == np.uint8 and img16[3, 3, 0] == round(60000 / 65535 * 255)
+    assert img16.dtype == np.uint8 and img16[7, 7, 0] == round(63000 / 65535 * 255)
 
 
 def test_load_image_errors(tmp_path):
@@ -73,6 +73,22 @@ def test_edge_mask_drops_discontinuities():
     depth[:, 3:] = 3.0
     edges = edge_mask(depth)
     assert edges[:, 2:4].all() and not edges[:, :2].any() and not edges[:, 4:].any()
+
+
+@pytest.mark.parametrize("side", [64, 512])
+def test_edge_filter_keeps_a_slanted_wall_and_drops_a_step_at_any_size(side):
+    """A wall turned 45 degrees, seen through a 60-degree pinhole: z = 3 / (1 + (u - cx) / f) exactly.
+    Its 3x3 range is ~2 / (f (1 + x)) of the depth, 8x larger at 64 px than at 512: the filter
+    scales with the size, so the wall is kept whole at both; a 2 m -> 4 m step is dropped at both."""
+    K = intrinsics_from_fov(side, side, 60.0)
+    u = np.arange(side) + 0.5
+    wall = np.tile(3.0 / (1 + (u - K[0, 2]) / K[0, 0]), (side, 1))
+    assert not edge_mask(wall).any()
+    step = np.where(u < side / 2, 2.0, 4.0)[None].repeat(side, 0)
+    edges = edge_mask(step)
+    assert edges[:, side // 2 - 1 : side // 2 + 1].all() and edges.sum() == 2 * side
+    rgb = np.zeros((side, side, 3), np.uint8)
+    assert len(point_cloud(wall, rgb, K)[0]) == side * side
 
 
 def test_write_outputs_is_complete(tmp_path):

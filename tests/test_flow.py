@@ -26,7 +26,7 @@ def test_regime_frequencies_match_config():
     cfg = FlowConfig(p_joint=0.5, p_i2d=0.3, p_d2i=0.2)
     g = torch.Generator().manual_seed(0)
     n = 200_000
-    t_img, t_depth, regime = forcing_times(torch.ones(n, dtype=torch.bool), cfg, g)
+    t_img, t_depth, regime = forcing_times(torch.ones(n, dtype=torch.bool), cfg, g, mu=1.1)
     freq = torch.bincount(regime, minlength=3).float() / n
     assert torch.allclose(freq, torch.tensor([0.5, 0.3, 0.2]), atol=0.005)
     assert torch.all(t_img[regime == I2D] == 0) and torch.all(t_depth[regime == D2I] == 0)
@@ -38,7 +38,7 @@ def test_regime_frequencies_match_config():
 
 def test_samples_without_depth_hold_depth_at_noise():
     has = torch.tensor([True, False] * 500)
-    t_img, t_depth, regime = forcing_times(has, FlowConfig(), torch.Generator().manual_seed(1))
+    t_img, t_depth, regime = forcing_times(has, FlowConfig(), torch.Generator().manual_seed(1), mu=1.1)
     assert torch.all(t_depth[~has] == 1) and torch.all(regime[~has] == -1) and torch.all(t_img[~has] > 0)
 
 
@@ -151,3 +151,31 @@ def test_tiny_model_overfits_one_batch(tiny_cfg):
         opt.step()
         losses.append(out["loss"].item())
     assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
+
+
+@pytest.mark.parametrize("with_depth", [False, True])
+def test_noise_levels_use_the_models_shift(tiny_cfg, monkeypatch, with_depth):
+    """The loss draws t = sigmoid(mu + n) with mu = the model's `shift_mu` (the sampler's shift)."""
+    import mofo.flow as flow
+
+    seen, real = [], flow.logit_normal
+    monkeypatch.setattr(flow, "logit_normal", lambda n, mu, *a: seen.append(mu) or real(n, mu, *a))
+    cfg = tiny_cfg.replace(shift_mu=-0.7, with_depth=with_depth)
+    training_losses(ModalityDiT(cfg), make_batch(cfg), FlowConfig(), torch.Generator().manual_seed(0))
+    assert seen and set(seen) == {-0.7}
+
+
+def test_noise_levels_uniform_share():
+    from math import erf, log, sqrt
+
+    from mofo.flow import Draws, logit_normal, noise_levels
+
+    n, mu = 200_000, 1.1
+    same = noise_levels(n, mu, 0.0, Draws(torch.Generator().manual_seed(0)))
+    assert torch.equal(same, logit_normal(n, mu, Draws(torch.Generator().manual_seed(0))))  # no extra draws at 0
+    t = noise_levels(n, mu, 0.3, Draws(torch.Generator().manual_seed(1)))
+    assert 0 < t.min() and t.max() < 1
+    below = 0.5 * (1 + erf((log(0.3 / 0.7) - mu) / sqrt(2)))  # logit-normal mass below t = 0.3
+    assert (t < 0.3).float().mean().item() == pytest.approx(0.3 * 0.3 + 0.7 * below, abs=0.005)
+    with pytest.raises(ValueError, match="t_uniform"):
+        FlowConfig(t_uniform=1.5)

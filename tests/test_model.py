@@ -42,7 +42,7 @@ def test_image_only_model_is_plain_t2i(tiny_cfg):
 
 
 def test_release_parameter_names(tiny_cfg):
-    model = ModalityDiT(tiny_cfg.replace(time_mixing=True, depth_double=2, depth_single=2, depth_decoder=2))
+    model = ModalityDiT(tiny_cfg.replace(time_mixing=True, n_double=2, n_single=2, n_depth_decoder=2))
     names = set(model.state_dict())
     expected = {"img_in.weight", "txt_in.weight", "depth_in.weight", "cross_alpha_img", "cross_alpha_depth",
                 "double_stream_modulation_img.lin.weight", "double_stream_modulation_txt.lin.weight",
@@ -98,7 +98,18 @@ def test_depth_stream_does_not_change_t2i_output_at_start(tiny_cfg):
     x = inputs(tiny_cfg)
     v_ref, _ = t2i(**t2i_inputs(x))
     v, _ = t2i.add_depth_stream()(**t2i_inputs(x))
-    assert torch.allclose(v, v_ref)
+    assert torch.equal(v, v_ref)
+
+
+def test_depth_stream_at_start_with_depth_tokens(tiny_cfg):
+    """What `add_depth_stream` promises with depth tokens present: the depth head predicts 0,
+    and the image velocity moves (image tokens attend to depth tokens): it is *not* the T2I one."""
+    t2i = randomize(ModalityDiT(tiny_cfg.replace(with_depth=False)), seed=3)
+    x = inputs(tiny_cfg)
+    v_ref, _ = t2i(**t2i_inputs(x))
+    v, depth = t2i.add_depth_stream()(**x)
+    assert torch.equal(depth, torch.zeros_like(depth))
+    assert not torch.allclose(v, v_ref, atol=1e-3)
 
 
 def test_time_mixing_gates_start_closed(tiny_cfg):

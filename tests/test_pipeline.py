@@ -5,24 +5,15 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from conftest import randomize
-from mofo.checkpoint import save_checkpoint
-from mofo.model import ModalityDiT
 from mofo.pipeline import Pipeline, fit, pool_sparse, unfit
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    from mofo.config import ModelConfig
-
-    cfg = ModelConfig(hidden_size=32, num_heads=2, depth_double=1, depth_single=1, depth_decoder=1,
-                      axes_dim=(4, 4, 4, 4), resolution=16, patch_size=4, image_channels=48,
-                      text_encoder="bytes", txt_dim=16, txt_len=8)
-    path = tmp_path_factory.mktemp("ckpt") / "model"
-    save_checkpoint(randomize(ModalityDiT(cfg), std=0.05), path, extra={"sampling": {"steps": 3}})
-    return path
+def ckpt(tiny_ckpt):
+    return tiny_ckpt
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +138,24 @@ def test_bundled_default_model():
     size = sum(p.stat().st_size for p in DEFAULT_MODEL.iterdir())
     assert size < 30e6
     pipe = Pipeline.from_pretrained()
-    assert pipe.model.with_depth and pipe.res == 64 and pipe.defaults["depth_steps"] == 1
+    assert pipe.model.with_depth and pipe.res == 64 and pipe.sampling.depth_steps == 1
     rgb, depth = pipe.generate("a red ball on a wooden floor", steps=2)
     assert rgb.shape == (64, 64, 3) and depth.shape == (64, 64) and np.isfinite(depth).all()
     assert pipe.depth(rgb).shape == (64, 64)
+
+
+def test_bundled_config_describes_the_bundled_weights():
+    """config.json (old block-count names) reads as the `small` preset, its weights fit it strictly
+    and are float16 as its provenance says, and its "sampling" dict gives the documented defaults."""
+    from mofo.checkpoint import load_strict, read_info, read_safetensors
+    from mofo.config import ModelConfig, SamplingConfig, presets
+    from mofo.pipeline import DEFAULT_MODEL
+
+    info = read_info(DEFAULT_MODEL)
+    cfg = ModelConfig.from_dict(info["model"])
+    assert cfg == presets["small"]
+    state = read_safetensors(DEFAULT_MODEL / "model.safetensors")
+    load_strict(cfg, state, "bundled")
+    assert {v.dtype for v in state.values()} == {torch.float16} and "float16" in info["provenance"]["weights"]
+    s = SamplingConfig.from_dict(info["sampling"])
+    assert (s.steps, s.cfg, s.depth_steps, s.complete_steps) == (20, 4.0, 1, 1)

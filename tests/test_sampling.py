@@ -20,19 +20,19 @@ def test_timesteps_match_formulas():
     a = 32.0
     tilted = [a * t / (1 + (a - 1) * t) for t in expected]
     assert torch.allclose(t_depth, torch.tensor(tilted, dtype=torch.float64))
-    # hand values: shift(0.5) = e^1.1 / (e^1.1 + 1) = 0.750260...
-    assert abs(t_img[2].item() - 0.7502601055951177) < 1e-12
+    # by hand: shift(0.5) = e^1.1 / (e^1.1 + 1)
+    assert abs(t_img[2].item() - math.exp(1.1) / (math.exp(1.1) + 1)) < 1e-12
 
 
 def test_timesteps_modes():
-    t_img, t_depth = timesteps(10, "i2d")
+    t_img, t_depth = timesteps(10, "i2d", mu=1.1)
     assert torch.all(t_img == 0) and t_depth[0] == 1 and t_depth[-1] == 0
-    t_img, t_depth = timesteps(10, "d2i")
+    t_img, t_depth = timesteps(10, "d2i", mu=1.1)
     assert torch.all(t_depth == 0) and torch.all(t_img[:-1] > t_img[1:])
-    t_img, t_depth = timesteps(10, "joint")
+    t_img, t_depth = timesteps(10, "joint", mu=1.1)
     assert torch.equal(t_img, t_depth)  # no tilt by default
     with pytest.raises(ValueError, match="unknown mode"):
-        timesteps(4, "x2y")
+        timesteps(4, "x2y", mu=1.1)
 
 
 def setup(cfg, b=2):
@@ -68,7 +68,7 @@ def test_completion_imposes_noised_measurements_at_every_step(tiny_cfg):
     _, out = sample(model, "i2d", txt, unc, grid, image=image, known=(values, mask), steps=steps,
                     generator=torch.Generator().manual_seed(5))
     eps = torch.randn(1, 16, 16, generator=torch.Generator().manual_seed(5))  # the sampler's first draw
-    _, t_depth = timesteps(steps, "i2d")
+    _, t_depth = timesteps(steps, "i2d", mu=model.cfg.shift_mu)
     assert len(seen) == steps
     for x, t in zip(seen, t_depth.float()):
         torch.testing.assert_close(x[mask], ((1 - t) * values + t * eps)[mask])
@@ -113,3 +113,11 @@ def test_joint_refine_runs(tiny_cfg):
     model, txt, unc, grid = setup(tiny_cfg)
     img, depth = sample(model, "joint", txt, unc, grid, steps=2, log2_alpha=5, refine=True)
     assert img.shape == (2, 16, 48) and depth.shape == (2, 16, 16)
+
+
+def test_sampler_shift_is_the_models(tiny_cfg):
+    """`sample` warps its grid by the model's `shift_mu` unless `mu` is given."""
+    model, txt, unc, grid = setup(tiny_cfg.replace(shift_mu=0.0))
+    run = lambda **kw: sample(model, "joint", txt, unc, grid, steps=3, generator=torch.Generator().manual_seed(0), **kw)
+    own, linear, shifted = run(), run(mu=0.0), run(mu=1.1)
+    assert torch.equal(own[0], linear[0]) and not torch.allclose(own[0], shifted[0])

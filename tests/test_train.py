@@ -11,10 +11,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import TINY
 from mofo.checkpoint import load_checkpoint
+from mofo.config import ModelConfig, SamplingConfig
 from mofo.train import make_train_config, train
 
-TINY = """
+TINY_TOML = """
 preset = "tiny"
 data = "synth"
 batch_size = 4
@@ -24,25 +26,14 @@ log_every = 1
 sample_every = 1000
 precision = "fp32"
 [model]
-hidden_size = 32
-num_heads = 2
-depth_double = 1
-depth_single = 1
-depth_decoder = 1
-axes_dim = [4, 4, 4, 4]
-resolution = 16
-patch_size = 4
-image_channels = 48
-text_encoder = "bytes"
-txt_dim = 16
-txt_len = 8
-"""
+""" + "".join(f"{k} = {json.dumps(list(v) if isinstance(v, tuple) else v)}\n" for k, v in TINY.to_dict().items()
+              if v != ModelConfig.__dataclass_fields__[k].default and k != "axes_dim") + "axes_dim = [4, 4, 4, 4]\n"
 ENV = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
 
 
 def write_config(tmp_path: Path, extra: str = "", name: str = "cfg.toml") -> Path:
     path = tmp_path / name
-    head, model = TINY.split("[model]")
+    head, model = TINY_TOML.split("[model]")
     path.write_text(head + extra + "\n[model]" + model)
     return path
 
@@ -216,3 +207,24 @@ def test_non_finite_losses_skip_then_abort(tmp_path, monkeypatch):
     good, _ = load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000004")
     assert all(torch.isfinite(p).all() for p in good.parameters())
     assert (tmp_path / "run" / "checkpoints" / "latest").read_text() == "step_0000004"
+
+
+def test_config_keys_of_older_runs_still_read(tmp_path):
+    """Old [model] block-count names and `flow.mu` (now the model's `shift_mu`) keep working."""
+    cfg = make_train_config(None, {"model.depth_double": 3, "model.depth_decoder": 2, "flow.mu": 0.5})
+    assert cfg.model == {"n_double": 3, "n_depth_decoder": 2, "shift_mu": 0.5}
+    assert not hasattr(cfg.flow, "mu")
+
+
+def test_post_training_config_describes_the_weights(pretrained, tmp_path):
+    """[model] overrides build the model from the final config: a change the weights cannot take
+    fails at once; one they can take is saved and loads back."""
+    config = write_config(tmp_path)
+    bigger = cli("train", "--config", config, "--out", tmp_path / "w", "--stage", "post", "--init", pretrained,
+                "--steps", 1, "--set", "model.mlp_ratio=4.0", check=False)
+    assert bigger.returncode == 2 and "does not fit the model" in bigger.stderr and "Traceback" not in bigger.stderr
+    cfg = make_train_config(config, {"stage": "post", "init": str(pretrained), "steps": 1, "model.n_depth_decoder": 2,
+                                     "model.shift_mu": 0.8})
+    model, config = load_checkpoint(train(cfg, tmp_path / "d"))
+    assert model.cfg.n_depth_decoder == 2 == len(model.depth_decoder_blocks) and model.cfg.shift_mu == 0.8
+    assert config["sampling"] == SamplingConfig().to_dict()

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm")
+from mofo.files import IMAGE_SUFFIXES
 
 
 # --------------------------------------------------------------------------- protocol

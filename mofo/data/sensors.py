@@ -57,9 +57,17 @@ class LidarConfig:
     far: float = 80.0
 
 
-class Lidar:
-    def __init__(self, cfg: LidarConfig = LidarConfig()):
-        self.cfg = cfg
+class Sensor:
+    """A sensor with its config (`Config()` when none is given)."""
+
+    Config: type
+
+    def __init__(self, cfg=None):
+        self.cfg = self.Config() if cfg is None else cfg
+
+
+class Lidar(Sensor):
+    Config = LidarConfig
 
     def layout(self, h: int, w: int) -> tuple[int, float]:
         """Number of lines and azimuth spacing (pixels) at an image size."""
@@ -101,9 +109,8 @@ class RandomConfig:
     far: float = math.inf
 
 
-class RandomPoints:
-    def __init__(self, cfg: RandomConfig = RandomConfig()):
-        self.cfg = cfg
+class RandomPoints(Sensor):
+    Config = RandomConfig
 
     @_batched
     def __call__(self, depth, valid, generator):
@@ -129,9 +136,8 @@ class KinectConfig:
     dropout: float = 0.02
 
 
-class Kinect:
-    def __init__(self, cfg: KinectConfig = KinectConfig()):
-        self.cfg = cfg
+class Kinect(Sensor):
+    Config = KinectConfig
 
     @_batched
     def __call__(self, depth, valid, generator, image: torch.Tensor | None = None):

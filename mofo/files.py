@@ -1,0 +1,62 @@
+"""Files on disk: written atomically (readers never see half a file or half a folder), and
+which suffixes are images. Imports nothing of mofo; every layer may use it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+# Image files we read (PIL decodes them all); folder scans keep these suffixes.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def atomic_write(path: str | Path, write) -> None:
+    """Call `write(tmp_path)`, then move the result onto `path` (readers never see half a file)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a written file gets the usual permissions
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_json(path: str | Path, data: dict, **kw) -> None:
+    write_text(path, json.dumps(data, indent=2, **kw) + "\n")
+
+
+def save_image(image, path: str | Path, format: str = "PNG") -> None:
+    """A PIL image (or a uint8 array) to `path`, atomically."""
+    from PIL import Image
+
+    image = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    atomic_write(path, lambda tmp: image.save(tmp, format=format))
+
+
+@contextmanager
+def atomic_folder(final: str | Path, tmp: str | Path | None = None):
+    """Yield a fresh temporary folder; on success it replaces `final` (a folder appears complete
+    or not at all). `tmp` defaults to `final` + ".tmp"; it is removed on failure."""
+    final = Path(final)
+    tmp = Path(tmp) if tmp is not None else final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,74 @@
+"""mofo/checkpoint.py and mofo/files.py: atomic writes, strict loads, foreign layouts, training state."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from conftest import TINY, randomize
+from mofo.checkpoint import (
+    latest_checkpoint, load_checkpoint, load_strict, read_config, read_state_dict, save_checkpoint,
+)
+from mofo.config import ModelConfig
+from mofo.files import atomic_folder, atomic_write
+from mofo.model import ModalityDiT
+
+
+def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("old")
+
+    def fail(tmp):
+        open(tmp, "w").write("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(path, fail)
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+    with pytest.raises(RuntimeError), atomic_folder(tmp_path / "run") as tmp:
+        (tmp / "a").write_text("x")
+        raise RuntimeError
+    assert not (tmp_path / "run").exists() and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_save_and_load_roundtrip_strict(tmp_path):
+    model = randomize(ModalityDiT(TINY), seed=1)
+    save_checkpoint(model, tmp_path / "ck", extra={"note": 1})
+    loaded, info = load_checkpoint(tmp_path / "ck")
+    assert info["note"] == 1 and read_config(tmp_path / "ck") == TINY
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    bad = {k: v for k, v in model.state_dict().items() if k != "img_in.weight"}
+    with pytest.raises(ValueError, match=r"missing keys \(1\): img_in.weight"):
+        load_strict(TINY, bad, "test")
+
+
+def test_old_config_names_still_load(tmp_path):
+    """A config.json with the old block-count names (depth_double, ...) loads as the same model."""
+    model = ModalityDiT(TINY)
+    save_checkpoint(model, tmp_path / "ck")
+    info = json.loads((tmp_path / "ck" / "config.json").read_text())
+    old = {{"n_double": "depth_double", "n_single": "depth_single", "n_depth_decoder": "depth_decoder"}.get(k, k): v
+           for k, v in info["model"].items()}
+    (tmp_path / "ck" / "config.json").write_text(json.dumps({"model": old}))
+    assert load_checkpoint(tmp_path / "ck")[0].cfg == TINY
+    with pytest.raises(ValueError, match="both 'depth_double' and its new name"):
+        ModelConfig.from_dict({**old, "n_double": 1})
+
+
+def test_read_state_dict_reads_sharded_folders(tmp_path):
+    save_file({"a": torch.ones(2)}, tmp_path / "one.safetensors")
+    save_file({"b": torch.zeros(3)}, tmp_path / "two.safetensors")
+    (tmp_path / "m.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {"a": "one.safetensors", "b": "two.safetensors"}}))
+    state = read_state_dict(tmp_path)
+    assert set(state) == {"a", "b"} and state["b"].shape == (3,)
+
+
+def test_latest_checkpoint_pointer(tmp_path):
+    assert latest_checkpoint(tmp_path) is None
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "latest").write_text("step_0000003")
+    with pytest.raises(ValueError, match="missing folder step_0000003"):
+        latest_checkpoint(tmp_path)
+    (tmp_path / "checkpoints" / "step_0000003").mkdir()
+    assert latest_checkpoint(tmp_path).name == "step_0000003"

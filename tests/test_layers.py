@@ -1,0 +1,59 @@
+"""mofo/layers.py against formulas written out by hand (METHOD §5)."""
+import math
+
+import torch
+import torch.nn.functional as F
+
+from mofo.layers import (
+    LastLayer, Modulation, RoPE, SingleStreamBlock, SwiGLU, apply_rope, attention, modulate, timestep_embedding,
+)
+
+
+def test_timestep_embedding_is_cos_then_sin_of_1000_t():
+    t = torch.tensor([0.0, 0.25])
+    emb = timestep_embedding(t, dim=8)
+    freqs = [math.exp(-math.log(10000) * i / 4) for i in range(4)]
+    want = [[math.cos(1000 * x * f) for f in freqs] + [math.sin(1000 * x * f) for f in freqs] for x in (0.0, 0.25)]
+    torch.testing.assert_close(emb, torch.tensor(want), rtol=1e-5, atol=1e-5)
+
+
+def test_modulate_is_adaln():
+    x, shift, scale = torch.randn(2, 3, 8), torch.randn(2, 1, 8), torch.randn(2, 1, 8)
+    mean, var = x.mean(-1, keepdim=True), x.var(-1, unbiased=False, keepdim=True)
+    torch.testing.assert_close(modulate(x, shift, scale), (1 + scale) * (x - mean) / torch.sqrt(var + 1e-6) + shift)
+
+
+def test_rope_rotates_adjacent_pairs_by_position_times_frequency():
+    rope = RoPE((2, 2), theta=100)  # two axes, one pair each: frequency 1 on both
+    ids = torch.tensor([[0.0, 0.0], [1.0, 2.0]])
+    x = torch.randn(1, 1, 2, 4)
+    out = apply_rope(x, rope(ids))
+    for pos, angles in ((0, (0.0, 0.0)), (1, (1.0, 2.0))):
+        for pair, a in enumerate(angles):
+            x0, x1 = x[0, 0, pos, 2 * pair], x[0, 0, pos, 2 * pair + 1]
+            want = torch.stack([x0 * math.cos(a) - x1 * math.sin(a), x0 * math.sin(a) + x1 * math.cos(a)])
+            torch.testing.assert_close(out[0, 0, pos, 2 * pair : 2 * pair + 2], want)
+
+
+def test_attention_is_softmax_qk_v_at_position_zero():
+    q, k, v = (torch.randn(1, 2, 3, 4) for _ in range(3))
+    zero = RoPE((2, 2), 100)(torch.zeros(3, 2))  # no rotation
+    want = torch.softmax(q @ k.transpose(-1, -2) / 2.0, dim=-1) @ v  # sqrt(head dim 4) = 2
+    torch.testing.assert_close(attention(q, k, v, zero), want.transpose(1, 2).reshape(1, 3, 8))
+
+
+def test_swiglu_and_zero_inits():
+    x = torch.randn(5, 6)
+    a, b = x.chunk(2, dim=-1)
+    torch.testing.assert_close(SwiGLU()(x), F.silu(a) * b)
+    mods = Modulation(8, 2)(torch.randn(3, 8))
+    assert len(mods) == 2 and all(torch.equal(m, torch.zeros(3, 1, 8)) for triple in mods for m in triple)
+    assert torch.equal(LastLayer(8, 5)(torch.randn(3, 4, 8), torch.randn(3, 8)), torch.zeros(3, 4, 5))
+
+
+def test_single_block_with_a_closed_gate_is_the_identity():
+    block = SingleStreamBlock(8, 2, 3.0)
+    x = torch.randn(2, 5, 8)
+    pe = RoPE((2, 2), 100)(torch.zeros(5, 2))
+    zeros = torch.zeros(2, 1, 8)
+    assert torch.equal(block(x, (zeros, zeros, zeros), pe), x)
