@@ -118,7 +118,7 @@ def _facade(u, v, w):
     glass = (storey > 0.3) & (storey < 0.82) & (column > 0.22) & (column < 0.78) & (v > 0.87)
     shop = (v < 0.87) & (v > 0.1) & (column > 0.1) & (column < 0.9) & (building < 0.5)
     pane = _hash(_cell(u / 0.8), _cell(v), _cell(w) + 11)
-    wall = 0.7 + 0.3 * building + 0.04 * _noise(3 * u, 3 * v, w)
+    wall = 0.7 + 0.3 * building + 0.04 * _hash(_cell(6 * u), _cell(6 * v), _cell(w))
     return torch.where(glass | shop, 0.18 + 0.3 * pane, wall)
 
 
@@ -141,7 +141,8 @@ def _road(u, v, w):
     """Asphalt (u across the road, v along it, metres) with dashed lane lines every 3.5 m."""
     lane = (u / 3.5 - torch.round(u / 3.5)).abs() * 3.5
     paint = (lane < 0.07) & (_frac(v / 9.0) < 0.35)
-    return torch.where(paint, 1.0, 0.35 + 0.25 * _asphalt(u, v, w))
+    grit = _hash(_cell(u * 6), _cell(v * 6), _cell(w * 6))
+    return torch.where(paint, 1.0, 0.45 + 0.14 * grit)
 
 
 # Texture value in [0, 1] (1 = full colour) of each pattern but "plain", on coordinates in cells.
@@ -149,7 +150,7 @@ TEXTURES = {"checker": _checker, "stripes": _stripes, "speckle": _speckle, "wood
             "planks": _planks, "tiles": _tiles, "plaster": _plaster, "asphalt": _asphalt, "fabric": _fabric,
             "facade": _facade, "books": _books, "panels": _panels, "road": _road}
 # Mean of each pattern (PATTERNS order) over many cells: a far-away surface fades to it.
-TEXTURE_MEAN = (1.0, 0.725, 0.75, 0.775, 0.8, 0.8, 0.777, 0.893, 0.92, 0.751, 0.861, 0.709, 0.607, 0.901, 0.544)
+TEXTURE_MEAN = (1.0, 0.725, 0.75, 0.775, 0.8, 0.8, 0.777, 0.893, 0.92, 0.751, 0.861, 0.709, 0.607, 0.901, 0.527)
 
 
 def patterns(u, v, w, pattern, footprint):
