@@ -18,7 +18,6 @@ Writes benchmarks/results/completion.json.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +26,10 @@ import torch
 from mofo.completion import interpolate_points
 from mofo.data import make_sensor, to_uint8
 from mofo.data.benchmarks import RealData, open_benchmark
-from mofo.evaluate import depth_metrics, eval_mask, fit_scale_shift
+from mofo.align import fit_scale_shift
+from mofo.evaluate import depth_metrics, eval_mask
 from mofo.pipeline import Pipeline
+from report import publish
 
 METHODS = ("complete", "i2d + alignment", "i2d + alignment + pasted", "nearest", "linear")
 
@@ -102,13 +103,8 @@ def main():
         root = Path(args.realdata) if args.realdata else RealData.default_root
         rows += run_set(pipe, open_benchmark("kitti_velodyne", root / "kitti_object_velodyne"), kitti_inputs,
                         args.limit, args.steps)
-    print(f"{'set':<10}{'input':<12}{'measured':>9}  {'method':<26}{'abs_rel':>9}{'delta1':>9}{'rmse':>9}")
-    for r in rows:
-        print(f"{r['set']:<10}{r['input']:<12}{r['measured_fraction']:>9.3f}  {r['method']:<26}"
-              f"{r['abs_rel']:>9.4f}{r['delta1']:>9.4f}{r['rmse']:>9.3f}")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"model": pipe.name, "steps": args.steps, "rows": rows}, indent=2))
-
+    publish(rows, args.json, title="depth completion vs i2d + alignment and interpolation", model=pipe.name,
+            steps=args.steps)
 
 if __name__ == "__main__":
     main()

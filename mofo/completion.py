@@ -21,7 +21,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.interpolate import LinearNDInterpolator
 
-from .evaluate import fit_scale_shift
+from .align import fit_scale_shift
 
 INTERPOLATIONS = ("nearest", "linear")
 

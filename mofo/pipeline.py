@@ -18,10 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .align import fit_scale_shift
 from .checkpoint import load_checkpoint
 from .codecs import DepthCodec, make_image_codec
 from .config import SamplingConfig
+from .completion import fuse
 from .data.viz import to_uint8
 from .distributed import check_device
 from .flow import noisy_depth
@@ -186,19 +186,20 @@ class Pipeline:
     @torch.no_grad()
     def complete(self, image: np.ndarray, sparse: np.ndarray, steps: int | None = None, seed: int = 0,
                  prompt: str = "") -> np.ndarray:
-        """Image (H, W, 3) + sparse depth (H', W'), 0 = missing -> dense depth (H, W) in the sparse units.
+        """Image (H, W, 3) + sparse depth (H, W), 0 = missing -> dense depth (H, W) in the sparse units.
 
-        The measured pixels are imposed at every step (their correctly noised
-        values replace that part of the depth state); no gradients are needed. The
-        model's final estimate is then fitted to the measurements (least-squares scale
-        and shift; scale only, by the median ratio, if that fit does not increase), the
-        measured pixels keep their values, and the map is clipped below at half the
-        nearest measurement.
+        The model runs on its grid with the measurements pooled onto it and imposed
+        at every step (their correctly noised values replace that part of the depth
+        state; no gradients). Its estimate, resized to the input, is then fused with
+        the measurements at full resolution (`completion.fuse`: affine fit, linearly
+        interpolated residual, blended with plain interpolation of the points by a
+        weight fitted on held-out points), so it is exact on every measured pixel.
         """
         if np.shape(sparse)[:2] != np.shape(image)[:2]:
             raise ValueError(f"the sparse depth map is {np.shape(sparse)[1]}x{np.shape(sparse)[0]} pixels but the image "
                              f"is {np.shape(image)[1]}x{np.shape(image)[0]}: give one measurement map per image pixel")
         tokens, box = self._encode_image(image)
+        sparse = np.asarray(sparse, dtype=np.float32)
         pooled, valid = pool_sparse(sparse, self.res)
         if not valid.any():
             raise ValueError("the sparse depth has no measured (positive) pixels")
@@ -206,10 +207,6 @@ class Pipeline:
         txt, unc = self._text([prompt])
         _, depth = sample(self.model, "i2d", txt, unc, self.grid, image=tokens, known=(values, known),
                           steps=self._steps(steps, "complete_steps"), generator=self._generator(seed))
-        pred = self._decode_depth(depth).double()
-        x, y = pred[valid].numpy(), pooled[valid].double().numpy()
-        s, t = fit_scale_shift(x, y)
-        if s <= 0:
-            s, t = float(np.median(y / np.maximum(x, 1e-6))), 0.0
-        fitted = torch.where(valid, pooled.double(), s * pred + t).float()
-        return np.maximum(unfit(fitted, box, image.shape[:2])[0, 0].numpy(), 0.5 * float(y.min()))
+        estimate = unfit(self._decode_depth(depth).float(), box, sparse.shape[:2])[0, 0].numpy()
+        fused, _ = fuse(estimate, sparse, sparse > 0, seed=seed)
+        return fused.astype(np.float32)

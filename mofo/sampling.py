@@ -65,6 +65,7 @@ def sample(
     log2_alpha: float | None = None,
     refine: bool = False,
     generator: torch.Generator | None = None,
+    callback=None,
 ) -> tuple[Tensor, Tensor]:
     """Euler sampling of image and depth tokens.
 
@@ -76,6 +77,8 @@ def sample(
     returned depth is the model's own final estimate everywhere, known part included
     (`Pipeline.complete` fits it to the measurements).
     refine (joint only): re-estimate depth by an i2d pass on the generated image.
+    callback: called as `callback(i, t_img, t_depth, v_img, x0_depth)` after each model
+    evaluation (inspecting the trajectory; the model's clean-depth estimate at step i).
     mu: the grid's shift (`shift_times`); default the model's `cfg.shift_mu`, the shift it was trained with.
     Returns (image tokens, depth tokens); the clean input is returned as given.
     A model without a depth stream samples images only (`joint`); its depth stays noise.
@@ -99,6 +102,8 @@ def sample(
         if known is not None:
             x_depth = torch.where(mask, (1 - t_depth[i]) * values + t_depth[i] * eps_known, x_depth)
         v, x0 = predict(model, x_img, x_depth, t_img[i].expand(b), t_depth[i].expand(b), txt_in, ids, cfg_scale)
+        if callback is not None:
+            callback(i, float(t_img[i]), float(t_depth[i]), v, x0)
         if mode != "i2d":
             x_img = x_img + (t_img[i + 1] - t_img[i]) * v.float()
         if mode != "d2i" and x0 is not None:
