@@ -84,6 +84,7 @@ class Pipeline:
         self.res = cfg.resolution
         self.grid = (self.res // self.image_codec.downsample,) * 2
         self.sampling = SamplingConfig.from_dict(config.get("sampling", {}))  # defaults per mode
+        self._prompts: dict[str, torch.Tensor] = {}  # text states of prompts seen, (1, L, D) on the device
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str = "cpu", vae_path: str | None = None,
@@ -108,11 +109,19 @@ class Pipeline:
 
     # ------------------------------------------------------------------ helpers
     def _text(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        for prompt in set(prompts):
-            n = self.text.count_tokens(prompt)
-            if n > self.text.max_len:
-                warnings.warn(f"the prompt is {n} tokens long; the model reads its first {self.text.max_len}")
-        return self.text(prompts).to(self.device), self.text.empty().to(self.device)
+        """(B, L, D) text states of the prompts and the (1, L, D) empty-prompt states.
+
+        Each distinct prompt is encoded once per pipeline (the encoder is frozen), so a
+        batch of images under one prompt, or many calls, pay for the text encoder once.
+        """
+        for prompt in dict.fromkeys(prompts):
+            if prompt not in self._prompts:
+                n = self.text.count_tokens(prompt)
+                if n > self.text.max_len:
+                    warnings.warn(f"the prompt is {n} tokens long; the model reads its first {self.text.max_len}")
+                self._prompts[prompt] = (self.text.empty() if prompt == "" else self.text([prompt])).to(self.device)
+        txt = torch.cat([self._prompts[p] for p in prompts])
+        return txt, self.text.empty().to(self.device)
 
     def _generator(self, seed: int) -> torch.Generator:
         return torch.Generator(self.device).manual_seed(seed)

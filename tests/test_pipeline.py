@@ -159,3 +159,22 @@ def test_bundled_config_describes_the_bundled_weights():
     assert {v.dtype for v in state.values()} == {torch.float16} and "float16" in info["provenance"]["weights"]
     s = SamplingConfig.from_dict(info["sampling"])
     assert (s.steps, s.cfg, s.depth_steps, s.complete_steps) == (20, 4.0, 1, 1)
+
+
+def test_prompts_are_encoded_once_and_match_the_encoder(pipe):
+    calls = []
+    encode = pipe.text.forward
+
+    def counting(prompts):
+        calls.append(list(prompts))
+        return encode(prompts)
+
+    pipe.text.forward = counting
+    try:
+        txt, unc = pipe._text(["a red ball", "", "a red ball"])
+        again, _ = pipe._text(["", "a red ball"])
+    finally:
+        del pipe.text.forward
+    assert calls.count(["a red ball"]) == 1 and calls.count([""]) <= 1 and len(calls) <= 2  # each prompt once at most
+    torch.testing.assert_close(txt, encode(["a red ball", "", "a red ball"]))
+    torch.testing.assert_close(again, torch.stack([txt[1], txt[0]]))
