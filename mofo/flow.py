@@ -32,6 +32,9 @@ class FlowConfig:
     caption_dropout: float = 0.1
     t_uniform: float = 0.0  # share of noise levels drawn uniformly from (0, 1) instead (covers the low-noise end)
     sparse_fill: str = "noise"  # missing depth pixels in the noisy input: "noise" | "mean" | "nearest"
+    # the regression baseline: every sample with depth is i2d at t_depth = 1 (the depth input is
+    # pure noise), so the depth head regresses E[depth | image] in one forward pass (1-step i2d)
+    regression: bool = False
 
     def __post_init__(self):
         probs = (self.p_joint, self.p_i2d, self.p_d2i)
@@ -93,7 +96,8 @@ def forcing_times(has_depth: Tensor, cfg: FlowConfig, rng: Draws | torch.Generat
                   ) -> tuple[Tensor, Tensor, Tensor]:
     """Draw (t_img, t_depth, regime), each (B,), for a batch; noise levels `sigmoid(mu + N(0, 1))`.
 
-    Samples without depth train the image alone: t_depth = 1 and regime -1.
+    Samples without depth train the image alone: t_depth = 1 and regime -1. With
+    `cfg.regression` every sample with depth is i2d at t_depth = 1 (the same draws are made).
     """
     rng, n, device = as_draws(rng), has_depth.shape[0], has_depth.device
     edges = torch.tensor([cfg.p_joint, cfg.p_joint + cfg.p_i2d], device=device)
@@ -102,6 +106,10 @@ def forcing_times(has_depth: Tensor, cfg: FlowConfig, rng: Draws | torch.Generat
     t_depth = noise_levels(n, mu, cfg.t_uniform, rng, device)
     t_img = torch.where((regime == I2D) & has_depth, torch.zeros_like(t_img), t_img)
     t_depth = torch.where(regime == D2I, torch.zeros_like(t_depth), t_depth)
+    if cfg.regression:  # image clean, depth pure noise: the one forward pass of a regressor
+        regime = torch.full_like(regime, I2D)
+        t_img = torch.where(has_depth, torch.zeros_like(t_img), t_img)
+        t_depth = torch.ones_like(t_depth)
     t_depth = torch.where(has_depth, t_depth, torch.ones_like(t_depth))
     regime = torch.where(has_depth, regime, torch.full_like(regime, -1))
     return t_img, t_depth, regime

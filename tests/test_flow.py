@@ -179,3 +179,14 @@ def test_noise_levels_uniform_share():
     assert (t < 0.3).float().mean().item() == pytest.approx(0.3 * 0.3 + 0.7 * below, abs=0.005)
     with pytest.raises(ValueError, match="t_uniform"):
         FlowConfig(t_uniform=1.5)
+
+
+def test_regression_trains_one_forward_pass_from_the_image(tiny_cfg):
+    has = torch.tensor([True, True, False, True] * 250)
+    cfg = FlowConfig(regression=True)
+    t_img, t_depth, regime = forcing_times(has, cfg, torch.Generator().manual_seed(0), mu=1.1)
+    assert torch.all(t_img[has] == 0) and torch.all(t_depth == 1) and torch.all(regime[has] == I2D)
+    assert torch.all(regime[~has] == -1) and torch.all(t_img[~has] > 0)
+    model = randomize(ModalityDiT(tiny_cfg), seed=0)
+    out = training_losses(model, make_batch(tiny_cfg), cfg, torch.Generator().manual_seed(0))
+    assert out["loss_img"] == 0 and out["loss_depth"] > 0 and out["loss_i2d"] > 0
