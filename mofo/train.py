@@ -60,7 +60,7 @@ class TrainConfig:
     stage: str = "pretrain"  # "pretrain" (T2I, no depth) or "post" (Modality Forcing)
     preset: str = "tiny"
     model: dict = field(default_factory=dict)  # overrides of the preset's ModelConfig fields
-    init: str = ""  # post: the pre-trained T2I checkpoint folder
+    init: str = ""  # post: the pre-trained T2I checkpoint folder, or "scratch" (a random T2I model, no teacher)
     vae_path: str = ""  # local VAE folder, for latent-space models (docs/pretrained.md)
     text_path: str = ""  # local text-encoder folder, for encoders that do not ship with a package
     # data
@@ -182,12 +182,19 @@ def supervise(batch: dict, cfg: TrainConfig, rng: Draws, step: int) -> dict:
 
 
 def build_models(cfg: TrainConfig) -> tuple[ModalityDiT, ModalityDiT | None]:
-    """(model, teacher): a fresh T2I model, or the post-training start point and its frozen T2I teacher."""
+    """(model, teacher): a fresh T2I model, or the post-training start point and its frozen T2I teacher.
+
+    `init = "scratch"` post-trains a randomly initialised model of the preset (depth stream copied
+    from its random image stream, as from a checkpoint) without a teacher: no self-distillation.
+    """
     if cfg.stage == "pretrain":
         model_cfg = get_preset(cfg.preset).replace(**cfg.model, with_depth=False)
         return ModalityDiT(model_cfg), None
     if not cfg.init:
         raise ValueError("--stage post needs --init (a pre-trained text-to-image checkpoint folder)")
+    if cfg.init == "scratch":  # the from-scratch control: the same start point built on random T2I weights
+        model_cfg = get_preset(cfg.preset).replace(**cfg.model, with_depth=False)
+        return ModalityDiT(model_cfg).add_depth_stream(copy_image=True), None
     t2i, _ = load_checkpoint(cfg.init)
     if t2i.with_depth:
         raise ValueError(f"--init {cfg.init} already has a depth stream; pass a text-to-image checkpoint")

@@ -228,3 +228,21 @@ def test_post_training_config_describes_the_weights(pretrained, tmp_path):
     model, config = load_checkpoint(train(cfg, tmp_path / "d"))
     assert model.cfg.n_depth_decoder == 2 == len(model.depth_decoder_blocks) and model.cfg.shift_mu == 0.8
     assert config["sampling"] == SamplingConfig().to_dict()
+
+
+def test_post_training_from_scratch_and_regression(tmp_path):
+    from mofo.train import build_models
+
+    cfg = make_train_config(write_config(tmp_path), {"stage": "post", "init": "scratch", "steps": 2,
+                                                      "flow.regression": True})
+    model, teacher = build_models(cfg)
+    assert teacher is None and model.with_depth and model.cfg.hidden_size == TINY.hidden_size
+    sd = model.state_dict()
+    for k in sd:
+        if ".depth_attn." in k:
+            assert torch.equal(sd[k], sd[k.replace("depth_", "img_")]), k
+    final = train(cfg, tmp_path / "scratch")
+    post, config = load_checkpoint(final)
+    assert post.with_depth and config["train"]["init"] == "scratch" and config["train"]["flow"]["regression"]
+    rows = metrics(tmp_path / "scratch")
+    assert all(r["loss_img"] == 0 and "loss_distill" not in r for r in rows)
