@@ -79,18 +79,25 @@ def depth_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
 
 
 def score_sample(preds: list[np.ndarray], gt: np.ndarray, valid: np.ndarray, spec: EvalSpec,
-                 alignment: str = "affine") -> dict[str, float]:
-    """Metrics of one image: K predictions (H, W), each aligned, per-pixel median, clipped, scored on the mask."""
+                 alignment: str = "affine", within: np.ndarray | None = None) -> dict[str, float]:
+    """Metrics of one image: K predictions (H, W), each aligned, per-pixel median, clipped, scored on the mask.
+
+    within: optional (H, W) bool region (e.g. a synthetic sample's `object_mask`): the alignment is
+    still fitted on the whole mask, the metrics are taken on the mask pixels inside the region.
+    """
     mask = eval_mask(gt, valid, spec)
     if not mask.any():
         raise ValueError("no valid ground-truth pixels inside the depth range and crop")
+    scored = mask if within is None else mask & within
+    if not scored.any():
+        raise ValueError("no valid ground-truth pixels inside the scored region")
     for p in preds:
         if p.shape != gt.shape:
             raise ValueError(f"prediction of shape {p.shape} does not match the ground truth's {gt.shape}")
         if not np.isfinite(p[mask]).all():
             raise ValueError("prediction has non-finite values on valid pixels")
     aligned = np.median([align(p.astype(np.float64), gt, mask, alignment, spec) for p in preds], axis=0)
-    return depth_metrics(np.clip(aligned[mask], spec.min_depth, spec.max_depth), gt[mask])
+    return depth_metrics(np.clip(aligned[scored], spec.min_depth, spec.max_depth), gt[scored])
 
 
 @dataclass
@@ -136,21 +143,24 @@ def load_prediction(pred_dir: str | Path, key: str) -> np.ndarray:
 
 
 def evaluate(dataset: Benchmark, predict: Callable[[np.ndarray, int], np.ndarray], *, ensemble: int = 1,
-             seed: int = 0, limit: int | None = None, alignment: str = "affine") -> Report:
+             seed: int = 0, limit: int | None = None, alignment: str = "affine", within: str | None = None) -> Report:
     """Score `predict(image (H, W, 3) uint8, seed) -> (H, W) depth` on `dataset`.
 
-    Ensembling runs seeds seed .. seed+ensemble-1 on each image.
+    Ensembling runs seeds seed .. seed+ensemble-1 on each image. within: a sample key holding
+    a (1, H, W) bool region (`"object_mask"` of synthetic samples) to score on (`score_sample`);
+    images without a scored pixel in it are left out.
     """
     if ensemble < 1:
         raise ValueError(f"ensemble must be >= 1, got {ensemble}")
-    return _score(dataset, lambda s: [predict(to_uint8(s["image"]), seed + k) for k in range(ensemble)], limit, alignment)
+    return _score(dataset, lambda s: [predict(to_uint8(s["image"]), seed + k) for k in range(ensemble)], limit,
+                  alignment, within)
 
 
 def evaluate_baseline(dataset: Benchmark, name: str, *, limit: int | None = None,
-                      alignment: str = "affine") -> Report:
-    """Score a trivial baseline (`baseline_depth`) at each ground truth's size."""
+                      alignment: str = "affine", within: str | None = None) -> Report:
+    """Score a trivial baseline (`baseline_depth`) at each ground truth's size (`within`: as `evaluate`)."""
     baseline_depth(name, (1, 1))  # unknown names fail before any image is read
-    return _score(dataset, lambda s: [baseline_depth(name, tuple(s["depth"].shape[-2:]))], limit, alignment)
+    return _score(dataset, lambda s: [baseline_depth(name, tuple(s["depth"].shape[-2:]))], limit, alignment, within)
 
 
 def evaluate_saved(dataset: Benchmark, pred_dir: str | Path, *, limit: int | None = None,
@@ -161,8 +171,17 @@ def evaluate_saved(dataset: Benchmark, pred_dir: str | Path, *, limit: int | Non
     return _score(dataset, lambda s: [load_prediction(pred_dir, s["key"])], limit, alignment)
 
 
+def region_of(sample: dict, within: str | None) -> np.ndarray | None:
+    """The (H, W) bool region `sample[within]` (None for no region); a sample without it is an error."""
+    if within is None:
+        return None
+    if within not in sample:
+        raise ValueError(f"sample {sample['key']!r} has no {within!r} (synthetic shards written before it lack it)")
+    return sample[within][0].numpy().astype(bool)
+
+
 def _score(dataset: Benchmark, predictions: Callable[[dict], list[np.ndarray]], limit: int | None,
-           alignment: str) -> Report:
+           alignment: str, within: str | None = None) -> Report:
     if alignment not in ALIGNMENTS:
         raise ValueError(f"unknown alignment {alignment!r}; known: {', '.join(ALIGNMENTS)}")
     n = len(dataset) if limit is None else min(limit, len(dataset))
@@ -172,8 +191,11 @@ def _score(dataset: Benchmark, predictions: Callable[[dict], list[np.ndarray]], 
     for i in tqdm(range(n), desc=f"eval {dataset.name}", disable=None):  # disable=None: no bar unless a terminal
         sample = dataset[i]
         gt, valid = sample["depth"][0].numpy().astype(np.float64), sample["valid_mask"][0].numpy()
+        region = region_of(sample, within)
+        if region is not None and not (region & eval_mask(gt, valid, dataset.spec_of(i))).any():
+            continue  # nothing of the region in this image (e.g. no object in view)
         try:
-            metrics = score_sample(predictions(sample), gt, valid, dataset.spec_of(i), alignment)
+            metrics = score_sample(predictions(sample), gt, valid, dataset.spec_of(i), alignment, region)
         except ValueError as e:
             raise ValueError(f"{dataset.name} sample {sample['key']!r}: {e}") from None
         rows.append({"key": sample["key"], **metrics})

@@ -34,7 +34,7 @@ def shards(tmp_path_factory):
 def test_samples_are_identical_across_shard_sizes_and_workers(shards, tmp_path):
     write_split(tmp_path / "b", 40, res=32, seed=3, shard_size=7, workers=2, progress=False)
     a, b = members(shards), members(tmp_path / "b")
-    assert len(a) == 4 * 40 and a == b
+    assert len(a) == 5 * 40 and a == b
     assert sorted(p.name for p in shards.glob("*.tar")) == ["train-000000.tar", "train-000001.tar", "train-000002.tar"]
 
 
@@ -173,3 +173,18 @@ def test_open_dataset_wraps_benchmark_loaders(tmp_path):
     s = data[0]
     assert s["image"].shape == (3, 16, 16) and s["depth"].shape == (1, 16, 16)
     assert torch.allclose(s["depth"][s["valid_mask"]], torch.tensor(2.0)) and s["caption"] == ""
+
+
+def test_object_mask_in_shards_and_on_the_fly(shards):
+    from mofo.data.datasets import ShardDataset, SynthDataset
+
+    data = ShardDataset(shards)
+    fly = SynthDataset(res=32, seed=3)
+    for i in range(6):
+        s, f = data[i], fly[i]
+        graph = json.loads(members(shards)[f"train-{i:08d}.json"])["graph"]
+        assert s["object_mask"].shape == s["valid_mask"].shape and s["object_mask"].dtype == torch.bool
+        assert int(s["object_mask"].sum()) == sum(o["pixels"] for o in graph["objects"])
+        assert torch.equal(s["object_mask"], f["object_mask"])
+    resized = crop_resize(data[0], 16, (0, 0, 32), flip=True)
+    assert resized["object_mask"].shape == (1, 16, 16)

@@ -80,6 +80,49 @@ def test_score_sample_fits_on_valid_pixels_then_clips():
     assert_metrics_close(score_sample([pred], gt, valid, spec), ref_score(pred, gt, mask, 1.0, 10.0))
 
 
+def test_score_within_a_region_aligns_on_the_whole_mask():
+    gt = rng.uniform(1.5, 9, (30, 40))
+    valid = rng.random((30, 40)) > 0.2
+    region = np.zeros((30, 40), bool)
+    region[5:15, 10:30] = True
+    pred = 0.5 * gt + rng.normal(0, 0.8, gt.shape)
+    spec = bm.EvalSpec(1.0, 10.0)
+    mask = valid & (gt > 1.0) & (gt < 10.0)
+    A = np.stack([pred[mask], np.ones(mask.sum())], 1)
+    (s, t), *_ = np.linalg.lstsq(A, gt[mask], rcond=None)
+    inside = mask & region
+    want = ref_metrics(np.clip(s * pred[inside] + t, 1.0, 10.0), gt[inside])
+    assert_metrics_close(score_sample([pred], gt, valid, spec, within=region), want)
+    with pytest.raises(ValueError, match="region"):
+        score_sample([pred], gt, valid, spec, within=np.zeros_like(region))
+
+
+def test_evaluate_within_skips_images_without_the_region():
+    import torch
+
+    from mofo.evaluate import evaluate_baseline
+
+    class Two(bm.Benchmark):
+        name, spec = "two", bm.EvalSpec(1e-3, 80.0)
+
+        def __init__(self):
+            self.items = [0, 1]
+
+        def _load(self, i):
+            depth = torch.linspace(1, 5, 64).reshape(1, 8, 8)
+            region = torch.zeros(1, 8, 8, dtype=torch.bool)
+            region[:, :4] = i == 1
+            return {"image": torch.rand(3, 8, 8), "depth": depth, "valid_mask": depth > 0, "key": str(i),
+                    "caption": "", "object_mask": region}
+
+    data = Two()
+    assert len(evaluate_baseline(data, "constant").rows) == 2
+    rows = evaluate_baseline(data, "constant", within="object_mask").rows
+    assert [r["key"] for r in rows] == ["1"]
+    with pytest.raises(ValueError, match="no 'nothing'"):
+        evaluate_baseline(data, "constant", within="nothing")
+
+
 def test_ensemble_takes_median_of_aligned_members():
     gt = rng.uniform(1, 5, (16, 16))
     noisy = [gt + rng.normal(0, 0.3, gt.shape) for _ in range(3)]

@@ -2,8 +2,9 @@
 
 A sample is a dict: `image` float32 (3, H, W) in [0, 1]; `depth` float32 (1, H, W) z-depth
 in metres, 0 where invalid; `valid_mask` bool (1, H, W); `caption` str; `intrinsics` float32
-(3, 3) in pixels of the returned (cropped, resized) image, when known; `key` str. A sample
-without depth has depth all 0 and valid_mask all False.
+(3, 3) in pixels of the returned (cropped, resized) image, when known; `key` str; for the
+synthetic world `object_mask` bool (1, H, W), the pixels that show an object (not floor, walls,
+ground or sky), when known. A sample without depth has depth all 0 and valid_mask all False.
 
 Randomness per sample (sensor pattern, crop, flip) comes from the sample's own seed, so a
 sample is the same in any DataLoader worker, batch or order.
@@ -23,7 +24,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from mofo.data.sensors import make_sensor
-from mofo.data.world import WorldConfig, render_scenes, scene_seed
+from mofo.data.world import OBJ0, WorldConfig, render_scenes, scene_seed
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 
@@ -42,6 +43,8 @@ def crop_resize(sample: dict, res: int, box: tuple[int, int, int], flip: bool) -
     near = lambda x: F.interpolate(crop(x)[None].float(), size=(res, res), mode="nearest-exact")[0]  # noqa: E731
     depth, valid = near(sample["depth"]), near(sample["valid_mask"]) > 0
     out = {**sample, "image": image, "depth": depth, "valid_mask": valid}
+    if "object_mask" in sample:
+        out["object_mask"] = near(sample["object_mask"]) > 0
     if "intrinsics" in sample:
         k = sample["intrinsics"].clone()
         k[0, 2] -= left
@@ -50,6 +53,8 @@ def crop_resize(sample: dict, res: int, box: tuple[int, int, int], flip: bool) -
         out["intrinsics"] = k
     if flip:
         out.update(image=image.flip(-1), depth=depth.flip(-1), valid_mask=valid.flip(-1))
+        if "object_mask" in out:
+            out["object_mask"] = out["object_mask"].flip(-1)
         if "intrinsics" in out:
             out["intrinsics"][0, 2] = res - out["intrinsics"][0, 2]
     return out
@@ -107,7 +112,7 @@ class SynthDataset(Dataset):
         out = render_scenes(seeds, self.config)
         return [self.transform({"image": out["image"][b], "depth": out["depth"][b], "valid_mask": out["valid"][b],
                                 "caption": out["caption"][b], "intrinsics": out["intrinsics"][b],
-                                "key": f"{self.split}-{int(i):08d}"}, s)
+                                "object_mask": out["ids"][b] >= OBJ0, "key": f"{self.split}-{int(i):08d}"}, s)
                 for b, (i, s) in enumerate(zip(indices, seeds))]
 
 
@@ -152,6 +157,8 @@ class ShardDataset(Dataset):
         sample = {"image": torch.from_numpy(_decode_png(self._read(files["png"])).copy()).permute(2, 0, 1).float() / 255,
                   "depth": depth[None], "valid_mask": depth[None] > 0, "caption": self._read(files["txt"]).decode(),
                   "intrinsics": torch.tensor(meta["intrinsics"], dtype=torch.float32), "key": meta["key"]}
+        if "ids.png" in files:
+            sample["object_mask"] = torch.from_numpy(_decode_png(self._read(files["ids.png"])) >= OBJ0)[None]
         return self.transform(sample, scene_seed(self.seed, self.split, i))
 
 

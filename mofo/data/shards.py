@@ -5,7 +5,9 @@ and shards `{split}-{shard:06d}.tar`, shard k holding samples k*S ... (k+1)*S - 
 of a split is the group of members sharing the key `{split}-{i:08d}`:
 - `.png`: RGB, 8 bit;
 - `.depth.png`: z-depth as 16-bit PNG, metres * 256 (KITTI convention; 0 = invalid/sky);
-- `.txt`: caption; `.json`: intrinsics (3x3, pixels), scene seed, scene graph.
+- `.txt`: caption; `.json`: intrinsics (3x3, pixels), scene seed, scene graph;
+- `.ids.png`: 8-bit surface ids (`mofo.data.world`: SKY ... PAVEMENT, objects from OBJ0 on;
+  shards written before it existed lack it).
 Shards are written to a temporary name and renamed, so a shard that exists is complete;
 a rerun keeps them. Sample i is rendered from `scene_seed(seed, split, i)` alone, so it is
 the same however the work is split into shards or workers.
@@ -49,7 +51,8 @@ def encode(out: dict, b: int, key: str) -> dict[str, bytes]:
     meta = {"key": key, "intrinsics": out["intrinsics"][b].tolist(), "seed": out["graph"][b]["seed"],
             "graph": out["graph"][b]}
     return {f"{key}.png": _png(rgb), f"{key}.depth.png": _png(np.clip(depth, 0, 65535).astype(np.uint16)),
-            f"{key}.txt": out["caption"][b].encode(), f"{key}.json": json.dumps(meta).encode()}
+            f"{key}.txt": out["caption"][b].encode(), f"{key}.json": json.dumps(meta).encode(),
+            f"{key}.ids.png": _png(out["ids"][b, 0].numpy().astype(np.uint8))}
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
