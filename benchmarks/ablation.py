@@ -47,13 +47,13 @@ def depth_scores(pipe, synth, real, limit) -> dict:
     return out
 
 
-def joint(pipe, prompts, seeds) -> tuple[float, list[list[np.ndarray]]]:
-    """(mean consistency AbsRel, gallery rows) of joint generation."""
+def joint(pipe, prompts, seeds, log2_alpha=None, steps=None) -> tuple[float, list[list[np.ndarray]]]:
+    """(mean consistency AbsRel, gallery rows) of joint generation (tilt and steps: None = the model's)."""
     scores, rows = [], []
     for prompt in prompts:
         row = []
         for seed in seeds:
-            rgb, depth = pipe.generate(prompt, seed=seed)
+            rgb, depth = pipe.generate(prompt, seed=seed, log2_alpha=log2_alpha, steps=steps)
             ref = pipe.depth(rgb, steps=1, seed=seed).astype(np.float64)
             scores.append(score_sample([depth.astype(np.float64)], ref, ref > 0, UNBOUNDED, "affine")["abs_rel"])
             row += [rgb, colorize_depth(depth, np.ones_like(depth, dtype=bool))]

@@ -164,11 +164,11 @@ def evaluate_baseline(dataset: Benchmark, name: str, *, limit: int | None = None
 
 
 def evaluate_saved(dataset: Benchmark, pred_dir: str | Path, *, limit: int | None = None,
-                   alignment: str = "affine") -> Report:
-    """Score saved predictions of any method (`load_prediction`) with the same protocol."""
+                   alignment: str = "affine", within: str | None = None) -> Report:
+    """Score saved predictions of any method (`load_prediction`) with the same protocol (`within`: as `evaluate`)."""
     if not Path(pred_dir).is_dir():
         raise FileNotFoundError(f"predictions folder not found: {pred_dir}")
-    return _score(dataset, lambda s: [load_prediction(pred_dir, s["key"])], limit, alignment)
+    return _score(dataset, lambda s: [load_prediction(pred_dir, s["key"])], limit, alignment, within)
 
 
 def region_of(sample: dict, within: str | None) -> np.ndarray | None:

@@ -97,7 +97,7 @@ def test_score_within_a_region_aligns_on_the_whole_mask():
         score_sample([pred], gt, valid, spec, within=np.zeros_like(region))
 
 
-def test_evaluate_within_skips_images_without_the_region():
+def test_evaluate_within_skips_images_without_the_region(tmp_path):
     import torch
 
     from mofo.evaluate import evaluate_baseline
@@ -119,6 +119,12 @@ def test_evaluate_within_skips_images_without_the_region():
     assert len(evaluate_baseline(data, "constant").rows) == 2
     rows = evaluate_baseline(data, "constant", within="object_mask").rows
     assert [r["key"] for r in rows] == ["1"]
+    pred_dir = tmp_path / "preds"
+    pred_dir.mkdir()
+    for i in range(2):
+        np.save(pred_dir / f"{i}.npy", np.ones((8, 8), np.float32))
+    saved = evaluate_saved(data, pred_dir, within="object_mask").rows
+    assert [r["key"] for r in saved] == ["1"] and saved[0]["abs_rel"] == rows[0]["abs_rel"]
     with pytest.raises(ValueError, match="no 'nothing'"):
         evaluate_baseline(data, "constant", within="nothing")
 
