@@ -1,0 +1,76 @@
+"""benchmarks/study.py end to end at smoke size: every part trains, evaluates and reports."""
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+import study  # noqa: E402
+
+DEPTH_TABLES = ("pretrain", "scaling", "data", "sparse", "scratch", "regression", "fill")
+
+
+def finite_numbers(rows):
+    values = [v for r in rows for v in r.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return values and all(math.isfinite(v) for v in values)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("study")
+    flags = ["--smoke", "--root", str(tmp / "runs"), "--data-dir", str(tmp / "data"), "--json", str(tmp / "study.json"),
+             "--out-dir", str(tmp / "docs")]
+    start = time.perf_counter()
+    assert study.main(["--part", "sparse", "--jobs", "2", *flags]) == 0  # child processes, two at a time
+    assert study.main(["--part", "all", "--report", *flags]) == 0  # the rest in this process
+    return tmp, flags, time.perf_counter() - start
+
+
+def test_every_part_reports_finite_numbers_with_baselines(smoke):
+    tmp, _, seconds = smoke
+    data = json.loads((tmp / "study.json").read_text())
+    assert set(data["parts"]) == {*DEPTH_TABLES, "sampling", "joint", "completion"}
+    for name, rows in data["parts"].items():
+        assert finite_numbers(rows), name
+    for name in DEPTH_TABLES:
+        arms = [r["arm"] for r in data["parts"][name]]
+        assert "constant baseline" in arms and "ramp baseline" in arms, name
+    assert {r["seeds"] for r in data["parts"]["sparse"] if "seeds" in r} == {2}
+    assert {r["ensemble"] for r in data["parts"]["sampling"]} == set(study.SMOKE.ensembles)
+    assert set(data["claims"]) == {"a", "b", "c", "d"} and data["recipe"]["flow"]["t_uniform"] == 0.3
+    assert seconds < 170
+
+
+def test_report_writes_markdown_and_plots(smoke):
+    tmp, _, _ = smoke
+    md = (tmp / "docs" / "results.md").read_text()
+    assert "Not yet run" not in md and "--part scaling" in md
+    assert {p.name for p in (tmp / "docs").glob("study_*.png")} == {"study_scaling.png", "study_ablations.png",
+                                                                    "study_sampling.png"}
+
+
+def test_rerun_skips_finished_arms(smoke):
+    _, flags, _ = smoke
+    start = time.perf_counter()
+    assert study.main(["--part", "scaling", *flags]) == 0
+    assert time.perf_counter() - start < 5
+
+
+def test_recipe_reaches_every_arm_and_sizes_span_8x():
+    s = study.Study()
+    arms = study.all_arms(s)
+    ref = study.train_overrides(s, arms[study.REF])
+    assert ref["model.image_target"] == "x" and ref["flow.t_uniform"] == 0.3 and ref["sensor"] == "lidar"
+    assert study.train_overrides(s, arms["fill/mean-s0"])["flow.sparse_fill"] == "mean"
+    assert study.train_overrides(s, arms["scratch/scratch-s0"])["init"] == "scratch"
+    from mofo.model import parameter_counts
+
+    counts = [parameter_counts(study.model_config(s, w)) for w in s.budget.widths]
+    params = [c["backbone"] + c["depth"] for c in counts]
+    assert params[-1] >= 8 * params[0]
+    from mofo.config import get_preset
+
+    assert study.model_config(s, s.width) == get_preset("small").replace(image_target="x")  # the preset's layout
