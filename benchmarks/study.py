@@ -58,7 +58,7 @@ class Recipe:
     preset: str = "small"  # 64 px, 8-px pixel-space tokens
     width: int = 192  # the preset's; the scaling part varies it (heads = width / head_dim)
     model: dict = field(default_factory=lambda: {"image_target": "x"})  # ModelConfig overrides
-    flow: dict = field(default_factory=lambda: {"t_uniform": 0.3, "sparse_fill": "noise"})  # FlowConfig overrides
+    flow: dict = field(default_factory=lambda: {"sparse_fill": "noise"})  # FlowConfig overrides
     sensor: str = "lidar"  # post-training depth supervision
     depth_steps: int = 1  # i2d sampling steps of every depth number
     family: str = "mix"  # synthetic scene family (rooms, streets, open)

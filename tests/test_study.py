@@ -40,7 +40,7 @@ def test_every_part_reports_finite_numbers_with_baselines(smoke):
         assert "constant baseline" in arms and "ramp baseline" in arms, name
     assert {r["seeds"] for r in data["parts"]["sparse"] if "seeds" in r} == {2}
     assert {r["ensemble"] for r in data["parts"]["sampling"]} == set(study.SMOKE.ensembles)
-    assert set(data["claims"]) == {"a", "b", "c", "d"} and data["recipe"]["flow"]["t_uniform"] == 0.3
+    assert set(data["claims"]) == {"a", "b", "c", "d"} and data["recipe"]["flow"]["sparse_fill"] == "noise"
     assert seconds < 170
 
 
@@ -63,7 +63,7 @@ def test_recipe_reaches_every_arm_and_sizes_span_8x():
     s = study.Study()
     arms = study.all_arms(s)
     ref = study.train_overrides(s, arms[study.REF])
-    assert ref["model.image_target"] == "x" and ref["flow.t_uniform"] == 0.3 and ref["sensor"] == "lidar"
+    assert ref["model.image_target"] == "x" and ref["flow.sparse_fill"] == "noise" and ref["sensor"] == "lidar"
     assert study.train_overrides(s, arms["fill/mean-s0"])["flow.sparse_fill"] == "mean"
     assert study.train_overrides(s, arms["scratch/scratch-s0"])["init"] == "scratch"
     from mofo.model import parameter_counts
