@@ -33,7 +33,8 @@ def nearest_points(values: np.ndarray, known: np.ndarray) -> np.ndarray:
 
 
 def interpolate_points(values: np.ndarray, known: np.ndarray, method: str = "linear") -> np.ndarray:
-    """Dense (H, W) float64 map from the measured pixels of `values`.
+    """Dense float64 map from the measured pixels of `values` (H, W), or of several
+    maps at once (H, W, K) over one triangulation.
 
     "nearest": the nearest measurement; "linear": barycentric interpolation on the
     Delaunay triangulation of the measured pixels, nearest outside their convex hull.
@@ -50,20 +51,31 @@ def interpolate_points(values: np.ndarray, known: np.ndarray, method: str = "lin
         return nearest
     h, w = known.shape
     grid = np.stack(np.meshgrid(np.arange(h), np.arange(w), indexing="ij"), axis=-1).reshape(-1, 2)
-    linear = LinearNDInterpolator(points, values[known])(grid).reshape(h, w)
+    linear = LinearNDInterpolator(points, values[known])(grid).reshape(h, w, *values.shape[2:])
     return np.where(np.isnan(linear), nearest, linear)
 
 
-def guided(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """A relative (H, W) estimate made metric by the points: affine fit, plus the
-    linearly interpolated residual, so it is exact on the measured pixels. float64."""
+def _guided_and_linear(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(guided, linear), each (H, W) float64, from one triangulation of the points.
+
+    Interpolation is linear in the values, so the interpolated residual
+    L(sparse - aligned) is L(sparse) - L(aligned): both maps come from interpolating
+    the points and the aligned estimate together.
+    """
     est = estimate.astype(np.float64)
     y = sparse[known].astype(np.float64)
     s, t = fit_scale_shift(est[known], y)
     if s <= 0:  # an estimate anti-correlated with the points carries no usable scale
         s, t = 0.0, float(y.mean())
     aligned = s * est + t
-    return aligned + interpolate_points(np.where(known, sparse - aligned, 0.0), known, "linear")
+    both = interpolate_points(np.stack([np.where(known, sparse, 0.0), aligned], axis=-1), known, "linear")
+    return aligned + both[..., 0] - both[..., 1], both[..., 0]
+
+
+def guided(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """A relative (H, W) estimate made metric by the points: affine fit, plus the
+    linearly interpolated residual, so it is exact on the measured pixels. float64."""
+    return _guided_and_linear(estimate, sparse, known)[0]
 
 
 def blend_weight(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray, holdout: float, seed: int) -> float:
@@ -76,8 +88,7 @@ def blend_weight(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray, ho
     fit_mask[tuple(points[held].T)] = False
     rows, cols = points[held].T
     y = sparse[rows, cols].astype(np.float64)
-    g = guided(estimate, sparse, fit_mask)[rows, cols]
-    lin = interpolate_points(np.where(fit_mask, sparse, 0.0), fit_mask, "linear")[rows, cols]
+    g, lin = (m[rows, cols] for m in _guided_and_linear(estimate, sparse, fit_mask))
     diff = (g - lin) / y
     denom = float(diff @ diff)
     return 1.0 if denom == 0 else float(np.clip(diff @ ((y - lin) / y) / denom, 0.0, 1.0))
@@ -96,7 +107,6 @@ def fuse(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray, holdout: f
     """
     y = sparse[known].astype(np.float64)
     w = 1.0 if len(y) * holdout < 2 or len(y) < 10 else blend_weight(estimate, sparse, known, holdout, seed)
-    fused = guided(estimate, sparse, known)
-    if w < 1:
-        fused = w * fused + (1 - w) * interpolate_points(np.where(known, sparse, 0.0), known, "linear")
+    fused, linear = _guided_and_linear(estimate, sparse, known)
+    fused = w * fused + (1 - w) * linear
     return np.maximum(np.where(known, sparse, fused), 0.5 * float(y.min())), w
