@@ -28,10 +28,10 @@ import torch
 from mofo.data import make_sensor
 from mofo.data.benchmarks import open_benchmark
 from mofo.evaluate import score_sample
-from mofo.flow import depth_input, interpolate
+from mofo.flow import interpolate
 from mofo.model import position_ids
 from mofo.pipeline import Pipeline
-from mofo.sampling import sample
+from mofo.sampling import predict, sample
 from report import publish
 
 LEVELS = (1.0, 0.9, 0.7, 0.5, 0.3, 0.1, 0.02)
@@ -75,10 +75,8 @@ class Probe:
 
     def estimate(self, x_depth: torch.Tensor, t: float) -> torch.Tensor:
         """The model's clean-depth estimate from the depth state x_depth at level t (image clean)."""
-        model = self.pipe.model
-        txt_ids, img_ids, depth_ids = self.ids
-        x = depth_input(x_depth, None, model.cfg.depth_mask_input)
-        _, x0 = model(self.tokens, img_ids, self.txt, txt_ids, torch.zeros(self.b), x, depth_ids, torch.full((self.b,), t))
+        _, x0 = predict(self.pipe.model, self.tokens, x_depth, torch.zeros(self.b), torch.full((self.b,), t),
+                        self.txt, self.ids)
         return self.decode(x0)
 
 
