@@ -35,3 +35,14 @@ def randomize(model: torch.nn.Module, seed: int = 0, std: float = 0.1) -> torch.
         for p in model.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * std + (1.0 if p.dim() == 1 and p.numel() > 1 else 0.0))
     return model
+
+
+def camera_points(out: dict, b: int):
+    """Valid pixels of render b back-projected through its pinhole intrinsics (pixel centres):
+    (z (n,), camera-frame points (n, 3): x right, y down, z forward), float64 numpy."""
+    import numpy as np
+
+    k = out["intrinsics"][b].double().numpy()
+    v, u = np.nonzero(out["valid"][b, 0].numpy())
+    z = out["depth"][b, 0].double().numpy()[v, u]
+    return z, np.stack([(u + 0.5 - k[0, 2]) / k[0, 0] * z, (v + 0.5 - k[1, 2]) / k[1, 1] * z, z], 1)

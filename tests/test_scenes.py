@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import camera_points
 
 from mofo.cli import main
 from mofo.data import SynthDataset, open_dataset
@@ -162,10 +163,7 @@ def test_back_projected_depth_lies_on_a_surface(family):
     cfg = WorldConfig(res=40, family=family)
     out = render_scenes([scene_seed(3, "train", i) for i in range(10)], cfg)
     for b, g in enumerate(out["graph"]):
-        k = out["intrinsics"][b].double().numpy()
-        v, u = np.nonzero(out["valid"][b, 0].numpy())
-        z = out["depth"][b, 0].double().numpy()[v, u]
-        cam = np.stack([(u + 0.5 - k[0, 2]) / k[0, 0] * z, (v + 0.5 - k[1, 2]) / k[1, 1] * z, z], 1)
+        z, cam = camera_points(out, b)
         basis, origin = camera_frame(g["camera"])
         points = cam @ np.array(basis) + np.array(origin)
         assert (_residual(points, g) < 2e-4 * np.maximum(z, 1)).all(), b

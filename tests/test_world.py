@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import camera_points
 
 from mofo.data import captions, world
 from mofo.data.world import (OBJ0, PALETTE, SKY, Scene, WorldConfig, render, render_scenes, sample_graph,
@@ -108,10 +109,7 @@ def test_back_projected_depth_lies_on_a_surface():
     cfg = WorldConfig(res=40)
     out = render_scenes([scene_seed(3, "train", i) for i in range(12)], cfg)
     for b, g in enumerate(out["graph"]):
-        k = out["intrinsics"][b].double().numpy()
-        v, u = np.nonzero(out["valid"][b, 0].numpy())
-        z = out["depth"][b, 0].double().numpy()[v, u]
-        cam = np.stack([(u + 0.5 - k[0, 2]) / k[0, 0] * z, (v + 0.5 - k[1, 2]) / k[1, 1] * z, z], 1)
+        z, cam = camera_points(out, b)
         th = math.radians(g["camera"]["pitch"])
         rot = np.array([[1, 0, 0], [0, -math.cos(th), -math.sin(th)], [0, -math.sin(th), math.cos(th)]])
         world = cam @ rot + np.array([0.0, g["camera"]["height"], 0.0])
