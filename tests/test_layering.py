@@ -63,3 +63,23 @@ def test_imports_point_downward():
 def test_every_module_has_a_layer():
     for path in ROOT.rglob("*.py"):
         layer(module_of(path))
+
+
+def test_no_import_cycle():
+    """No module reaches itself through imports (`data.benchmarks` and `data.datasets` once did)."""
+    graph = {module_of(p): imports(p) for p in ROOT.rglob("*.py")}
+    graph = {m: {t for t in targets if t in graph and t != m} for m, targets in graph.items()}
+    done, path = set(), []
+
+    def visit(m):
+        if m in path:
+            raise AssertionError(" -> ".join(path[path.index(m):] + [m]))
+        if m not in done:
+            path.append(m)
+            for t in sorted(graph[m]):
+                visit(t)
+            path.pop()
+            done.add(m)
+
+    for m in sorted(graph):
+        visit(m)

@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from mofo.data.shards import ShardReader
 from mofo.files import IMAGE_SUFFIXES
 
 
@@ -409,9 +410,7 @@ class Synth(Benchmark):
     layout = "test-*.tar shards and test.json from `mofo data synth --split test`"
 
     def _index(self) -> list[int]:
-        from .datasets import ShardDataset
-
-        self.shards = ShardDataset(self.root, split="test")
+        self.shards = ShardReader(self.root, split="test")
         return list(range(len(self.shards)))
 
     def _load(self, i: int) -> dict:

@@ -11,10 +11,7 @@ sample is the same in any DataLoader worker, batch or order.
 """
 from __future__ import annotations
 
-import io
-import json
 import math
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +20,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
+from mofo.data.benchmarks import BENCHMARKS, open_benchmark
 from mofo.data.sensors import make_sensor
+from mofo.data.shards import ShardReader
 from mofo.data.world import OBJ0, WorldConfig, render_scenes, scene_seed
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
@@ -116,50 +115,20 @@ class SynthDataset(Dataset):
                 for b, (i, s) in enumerate(zip(indices, seeds))]
 
 
-def _decode_png(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)))
-
-
 class ShardDataset(Dataset):
-    """Samples of `mofo data synth` tar shards (see mofo/data/shards.py for the layout)."""
+    """Samples of `mofo data synth` tar shards (`mofo.data.shards.ShardReader`), through `Transform`."""
 
     def __init__(self, root, split: str = "train", res: int | None = None, seed: int = 0,
                  sensor: str | None = None, augment: bool = False):
-        self.root = Path(root)
-        self.shards = sorted(self.root.glob(f"{split}-*.tar"))
-        if not self.shards:
-            raise FileNotFoundError(f"no {split}-*.tar shards in {self.root}")
-        meta = json.loads((self.root / f"{split}.json").read_text())
-        self.depth_scale, self.split, self.seed = meta["depth_scale"], split, seed
-        self.members = []  # per sample: {suffix: (shard index, offset, size)}
-        for s, path in enumerate(self.shards):
-            with tarfile.open(path) as tar:
-                groups: dict[str, dict] = {}
-                for m in tar.getmembers():
-                    key, suffix = m.name.split(".", 1)
-                    groups.setdefault(key, {})[suffix] = (s, m.offset_data, m.size)
-            self.members += [groups[k] for k in sorted(groups)]
-        self.transform = Transform(res or meta["world"]["res"], sensor, augment)
+        self.reader = ShardReader(root, split)
+        self.split, self.seed = split, seed
+        self.transform = Transform(res or self.reader.res, sensor, augment)
 
     def __len__(self) -> int:
-        return len(self.members)
-
-    def _read(self, where: tuple[int, int, int]) -> bytes:
-        s, offset, size = where
-        with open(self.shards[s], "rb") as f:
-            f.seek(offset)
-            return f.read(size)
+        return len(self.reader)
 
     def __getitem__(self, i: int) -> dict:
-        files = self.members[i]
-        meta = json.loads(self._read(files["json"]))
-        depth = torch.from_numpy(_decode_png(self._read(files["depth.png"])).astype(np.float32) / self.depth_scale)
-        sample = {"image": torch.from_numpy(_decode_png(self._read(files["png"])).copy()).permute(2, 0, 1).float() / 255,
-                  "depth": depth[None], "valid_mask": depth[None] > 0, "caption": self._read(files["txt"]).decode(),
-                  "intrinsics": torch.tensor(meta["intrinsics"], dtype=torch.float32), "key": meta["key"]}
-        if "ids.png" in files:
-            sample["object_mask"] = torch.from_numpy(_decode_png(self._read(files["ids.png"])) >= OBJ0)[None]
-        return self.transform(sample, scene_seed(self.seed, self.split, i))
+        return self.transform(self.reader[i], scene_seed(self.seed, self.split, i))
 
 
 class FolderDataset(Dataset):
@@ -220,8 +189,6 @@ def open_dataset(spec: str, *, res: int, split: str = "train", seed: int = 0, se
     """'synth' or 'synth:FAMILY' (rendered on the fly; FAMILY open (the default), room, street or
     mix), a directory of `mofo data synth` shards, a folder of RGB-D files, or `NAME:ROOT` for a
     benchmark loader (e.g. `nyuv2_bts:/data/nyu`, `kitti:/data/kitti`)."""
-    from mofo.data.benchmarks import BENCHMARKS, open_benchmark
-
     if spec == "synth" or spec.startswith("synth:"):
         return SynthDataset(res, split, seed, sensor, augment, family=spec.partition(":")[2] or "open")
     name, sep, bench_root = spec.partition(":")

@@ -10,7 +10,8 @@ of a split is the group of members sharing the key `{split}-{i:08d}`:
   shards written before it existed lack it).
 Shards are written to a temporary name and renamed, so a shard that exists is complete;
 a rerun keeps them. Sample i is rendered from `scene_seed(seed, split, i)` alone, so it is
-the same however the work is split into shards or workers.
+the same however the work is split into shards or workers. `ShardReader` reads the samples
+back as written (datasets.py crops and simulates sensors on top).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from mofo.data.viz import to_uint8
-from mofo.data.world import WorldConfig, render_scenes, scene_seed
+from mofo.data.world import OBJ0, WorldConfig, render_scenes, scene_seed
 
 DEPTH_SCALE = 256.0  # stored uint16 = round(depth_m * 256)
 BATCH = 256  # scenes per render call
@@ -141,3 +142,48 @@ def write_split(out, count: int, *, res: int = 64, seed: int = 0, split: str = "
             bar.update(write_shard(*job))
     bar.close()
     return paths
+
+
+def _decode_png(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+class ShardReader:
+    """The samples of one split's shards under `root`, as written (full size, no sensor):
+    `reader[i]` is sample i in the common schema (`mofo.data.datasets`), read from its tar."""
+
+    def __init__(self, root, split: str = "train"):
+        self.root = Path(root)
+        self.shards = sorted(self.root.glob(f"{split}-*.tar"))
+        if not self.shards:
+            raise FileNotFoundError(f"no {split}-*.tar shards in {self.root}")
+        meta = json.loads((self.root / f"{split}.json").read_text())
+        self.depth_scale, self.res = meta["depth_scale"], meta["world"]["res"]
+        self.members = []  # per sample: {suffix: (shard index, offset, size)}
+        for s, path in enumerate(self.shards):
+            with tarfile.open(path) as tar:
+                groups: dict[str, dict] = {}
+                for m in tar.getmembers():
+                    key, suffix = m.name.split(".", 1)
+                    groups.setdefault(key, {})[suffix] = (s, m.offset_data, m.size)
+            self.members += [groups[k] for k in sorted(groups)]
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def _read(self, where: tuple[int, int, int]) -> bytes:
+        s, offset, size = where
+        with open(self.shards[s], "rb") as f:
+            f.seek(offset)
+            return f.read(size)
+
+    def __getitem__(self, i: int) -> dict:
+        files = self.members[i]
+        meta = json.loads(self._read(files["json"]))
+        depth = torch.from_numpy(_decode_png(self._read(files["depth.png"])).astype(np.float32) / self.depth_scale)
+        sample = {"image": torch.from_numpy(_decode_png(self._read(files["png"])).copy()).permute(2, 0, 1).float() / 255,
+                  "depth": depth[None], "valid_mask": depth[None] > 0, "caption": self._read(files["txt"]).decode(),
+                  "intrinsics": torch.tensor(meta["intrinsics"], dtype=torch.float32), "key": meta["key"]}
+        if "ids.png" in files:
+            sample["object_mask"] = torch.from_numpy(_decode_png(self._read(files["ids.png"])) >= OBJ0)[None]
+        return sample
