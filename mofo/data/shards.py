@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from mofo.data.viz import to_uint8
 from mofo.data.world import OBJ0, WorldConfig, render_scenes, scene_seed
+from mofo.files import atomic_write, write_json
 
 DEPTH_SCALE = 256.0  # stored uint16 = round(depth_m * 256)
 BATCH = 256  # scenes per render call
@@ -64,16 +65,18 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def write_shard(path: Path, split: str, seed: int, indices: range, cfg: WorldConfig) -> int:
     """Render samples `indices` into the tar `path` atomically; returns the number written."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
+    atomic_write(path, lambda tmp: _write_tar(tmp, split, seed, indices, cfg))
+    return len(indices)
+
+
+def _write_tar(path: str, split: str, seed: int, indices: range, cfg: WorldConfig) -> None:
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
         for start in range(indices.start, indices.stop, BATCH):
             batch = range(start, min(start + BATCH, indices.stop))
             out = render_scenes([scene_seed(seed, split, i) for i in batch], cfg)
             for b, i in enumerate(batch):
                 for name, data in encode(out, b, f"{split}-{i:08d}").items():
                     _add(tar, name, data)
-    os.replace(tmp, path)
-    return len(indices)
 
 
 def _job(args) -> int:
@@ -87,9 +90,7 @@ def _manifest(out: Path, split: str, meta: dict) -> None:
         if json.loads(path.read_text()) != json.loads(json.dumps(meta)):
             raise ValueError(f"{out} already holds a different {split} set ({path.name}); use another --out")
         return
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, path)
+    write_json(path, meta)
 
 
 def _writable_dir(out: Path) -> Path:
