@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .data.viz import colorize_depth
-from .files import IMAGE_SUFFIXES, atomic_folder
+from .files import atomic_folder, is_image_file
 
 MAX_PIXELS = 40_000_000  # refuse larger inputs (e.g. 8k x 5k) rather than exhausting memory
 MIN_SIDE = 8  # smaller images carry no layout to read depth from
@@ -95,17 +95,12 @@ def check_depth(depth: np.ndarray, name: str = "depth") -> np.ndarray:
     return depth.astype(np.float32)
 
 
-def is_depth_file(path: Path) -> bool:
-    """Depth maps that sit beside images: `*_depth.png`, `.pgm` (NYU raw), `.npy`."""
-    return path.stem.endswith("_depth") or path.suffix.lower() in (".pgm", ".npy")
-
-
 def list_images(inputs: list[str | Path]) -> list[Path]:
     """Files and folders (their images, sorted, depth maps left out) -> image paths."""
     paths: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not is_depth_file(p))
+            found = sorted(p for p in item.iterdir() if is_image_file(p))
             if not found:
                 raise ValueError(f"no images in folder {item}")
             paths += found

@@ -14,6 +14,16 @@ from pathlib import Path
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
+def is_depth_file(path: Path) -> bool:
+    """Depth maps that sit beside images: `*_depth.png`, `.pgm` (NYU raw), `.npy`."""
+    return path.stem.endswith("_depth") or path.suffix.lower() in (".pgm", ".npy")
+
+
+def is_image_file(path: Path) -> bool:
+    """What a folder scan reads as an image: an image suffix, and not a depth map beside one."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not is_depth_file(path)
+
+
 def atomic_write(path: str | Path, write) -> None:
     """Call `write(tmp_path)`, then move the result onto `path` (readers never see half a file)."""
     path = Path(path)

@@ -188,3 +188,40 @@ def test_object_mask_in_shards_and_on_the_fly(shards):
         assert torch.equal(s["object_mask"], f["object_mask"])
     resized = crop_resize(data[0], 16, (0, 0, 32), flip=True)
     assert resized["object_mask"].shape == (1, 16, 16)
+
+
+def test_sample_seeds_are_fixed_numbers(shards, tmp_path):
+    """The per-sample seeds behind crop, flip and sensor: `seed * 1_000_003 + i` for folders and
+    benchmarks, `scene_seed` (train even, test odd) for the world and shards; numbers by hand."""
+    from mofo.data.world import scene_seed
+
+    assert [scene_seed(3, "train", 5), scene_seed(3, "test", 5), scene_seed(0, "train", 7)] == [
+        6_597_069_766_666, 6_597_069_766_667, 14]  # (3 * 2**40 + 5) * 2 (+ 1 for test)
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "b.png")
+    (tmp_path / "rgb").mkdir()
+    (tmp_path / "depth").mkdir()
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "rgb" / "a.png")
+    Image.fromarray(np.full((20, 30), 1000, np.uint16)).save(tmp_path / "depth" / "a.png")
+    cases = [(FolderDataset(tmp_path, res=8, seed=9, augment=True), 1, 9_000_028),
+             (open_dataset(f"folder:{tmp_path}", res=8, seed=4, augment=True), 0, 4_000_012),
+             (ShardDataset(shards, seed=2, augment=True), 3, 2 * 2**41 + 6),
+             (SynthDataset(res=8, seed=1, split="test", augment=True, length=4), 2, 2**41 + 5)]
+    for ds, i, expected in cases:
+        seen, transform = [], ds.transform
+        ds.transform = lambda sample, seed: seen.append(seed) or transform(sample, seed)  # noqa: E731
+        ds[i]
+        assert seen == [expected], type(ds).__name__
+
+
+def test_folder_dataset_reads_the_image_suffixes_of_files_py(tmp_path):
+    """One list of image suffixes (`mofo.files`): a folder scan takes .bmp / .tif / .ppm too, and
+    leaves out the depth maps beside images (`*_depth.png`, NYU's raw `.pgm`)."""
+    rgb = np.zeros((12, 12, 3), np.uint8)
+    for name in ("a.bmp", "b.tif", "c.ppm", "d.PNG", "e.jpeg"):
+        Image.fromarray(rgb).save(tmp_path / name)
+    Image.fromarray(np.full((12, 12), 900, np.uint16)).save(tmp_path / "d_depth.png")
+    Image.fromarray(np.full((12, 12), 9, np.uint8)).save(tmp_path / "raw.pgm")
+    ds = FolderDataset(tmp_path, res=8)
+    assert [p.name for p in ds.images] == ["a.bmp", "b.tif", "c.ppm", "d.PNG", "e.jpeg"]
+    assert ds[3]["valid_mask"].all() and not ds[0]["valid_mask"].any()

@@ -24,8 +24,8 @@ from mofo.data.benchmarks import BENCHMARKS, open_benchmark
 from mofo.data.sensors import make_sensor
 from mofo.data.shards import ShardReader
 from mofo.data.world import OBJ0, WorldConfig, render_scenes, scene_seed
-
-IMAGE_EXTS = (".png", ".jpg", ".jpeg")
+from mofo.files import IMAGE_SUFFIXES, is_image_file
+from mofo.seeds import mix_seed
 
 
 def crop_resize(sample: dict, res: int, box: tuple[int, int, int], flip: bool) -> dict:
@@ -132,7 +132,8 @@ class ShardDataset(Dataset):
 
 
 class FolderDataset(Dataset):
-    """Any folder of RGB-D pairs: `x.png|jpg` with `x.npy` (metres) or `x_depth.png` (uint16 * depth_scale).
+    """Any folder of RGB-D pairs: an image `x.png|jpg|...` (`files.IMAGE_SUFFIXES`) with `x.npy` (metres)
+    or `x_depth.png` (uint16 * depth_scale).
 
     An optional `x.txt` holds the caption. Images without depth get an all-invalid depth.
     """
@@ -140,10 +141,9 @@ class FolderDataset(Dataset):
     def __init__(self, root, res: int = 64, seed: int = 0, sensor: str | None = None, augment: bool = False,
                  depth_scale: float = 1e-3):
         self.root, self.seed, self.depth_scale = Path(root), seed, depth_scale
-        self.images = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_EXTS
-                             and not p.stem.endswith("_depth"))
+        self.images = sorted(p for p in self.root.rglob("*") if is_image_file(p))
         if not self.images:
-            raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTS)}) in {self.root}")
+            raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {self.root}")
         self.transform = Transform(res, sensor, augment)
 
     def __len__(self) -> int:
@@ -167,7 +167,7 @@ class FolderDataset(Dataset):
         sample = {"image": image, "depth": depth.clamp(min=0), "valid_mask": depth > 0,
                   "caption": text.read_text().strip() if text.exists() else "",
                   "key": str(path.relative_to(self.root).with_suffix(""))}
-        return self.transform(sample, self.seed * 1_000_003 + i)
+        return self.transform(sample, mix_seed(self.seed, i))
 
 
 class BenchmarkDataset(Dataset):
@@ -181,7 +181,7 @@ class BenchmarkDataset(Dataset):
         return len(self.benchmark)
 
     def __getitem__(self, i: int) -> dict:
-        return self.transform(self.benchmark[i], self.seed * 1_000_003 + i)
+        return self.transform(self.benchmark[i], mix_seed(self.seed, i))
 
 
 def open_dataset(spec: str, *, res: int, split: str = "train", seed: int = 0, sensor: str | None = None,

@@ -37,6 +37,7 @@ from mofo.data.culling import (Cull, camera_rects, dot, light_rects, near_camera
                                slot_near, bound, group_bound)
 from mofo.data.scenes import SHAPES, SKIES, open_graph, room_graph, street_graph  # noqa: F401 (SHAPES: API)
 from mofo.data.textures import PALETTE, PATTERNS, _hash, patterns
+from mofo.seeds import mix_seed
 
 # Surface ids in the rendered id map; objects follow from OBJ0 on. WALL_FRONT closes a room
 # behind the camera; PAVEMENT is a street's pavement and the ground seen through a room's windows.
@@ -91,7 +92,7 @@ def scene_seed(seed: int, split: str, index: int) -> int:
     """The scene seed of sample `index`: train seeds are even, test seeds odd (never shared)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    return ((seed * 2**40 + index) << 1) | (split == "test")
+    return (mix_seed(seed, index, stride=2**40) << 1) | (split == "test")
 
 
 def family_of(seed: int, cfg: WorldConfig) -> str:
