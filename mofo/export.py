@@ -8,7 +8,6 @@ at all (written under a temporary name, then renamed).
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 import warnings
@@ -18,6 +17,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .data.viz import colorize_depth
+from .data.world import focal_from_fov
 from .files import atomic_folder, is_image_file
 
 MAX_PIXELS = 40_000_000  # refuse larger inputs (e.g. 8k x 5k) rather than exhausting memory
@@ -118,7 +118,7 @@ def intrinsics_from_fov(h: int, w: int, fov_deg: float) -> np.ndarray:
     """Pinhole K for a horizontal field of view, principal point at the centre."""
     if not 1 <= fov_deg <= 179:
         raise ValueError(f"field of view must be in [1, 179] degrees, got {fov_deg}")
-    f = w / (2 * math.tan(math.radians(fov_deg) / 2))
+    f = focal_from_fov(w, fov_deg)
     return np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]], dtype=np.float64)
 
 

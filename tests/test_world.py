@@ -231,3 +231,17 @@ def test_caption_relations_hold_in_the_image(captioned):
                 assert (d_i < d_j) == (rel == "front")
             checked[rel] += 1
     assert sum(checked.values()) >= 10 and checked["on"] >= 1
+
+
+def test_one_pinhole_focal_for_the_world_and_the_export():
+    """fx = side / (2 tan(fov / 2)): 90 degrees over 64 px is 32 px; 60 degrees is sqrt(3) * side / 2.
+    The world's intrinsics and the exported point clouds' K come from the same helper."""
+    from mofo.export import intrinsics_from_fov
+
+    assert world.focal_from_fov(64, 90.0) == pytest.approx(32.0, rel=1e-12)
+    assert world.focal_from_fov(40, 60.0) == pytest.approx(20 * math.sqrt(3), rel=1e-12)
+    k = world.intrinsics(60.0, 40, vfov_deg=90.0)
+    assert k[0, 0].item() == pytest.approx(20 * math.sqrt(3), rel=1e-6) and k[1, 1].item() == pytest.approx(20, rel=1e-6)
+    np.testing.assert_allclose(intrinsics_from_fov(30, 40, 60.0), [[20 * math.sqrt(3), 0, 20], [0, 20 * math.sqrt(3), 15],
+                                                                    [0, 0, 1]], rtol=1e-12)
+    np.testing.assert_allclose(intrinsics_from_fov(40, 40, 60.0), world.intrinsics(60.0, 40).double().numpy(), rtol=1e-6)

@@ -234,11 +234,16 @@ def camera_basis(pitch_deg: float, yaw_deg: float = 0.0, roll_deg: float = 0.0) 
     return rows
 
 
+def focal_from_fov(size: float, fov_deg: float) -> float:
+    """Pinhole focal length in pixels of a side of `size` pixels seen under `fov_deg`: size / (2 tan(fov / 2))."""
+    return size / (2 * math.tan(math.radians(fov_deg) / 2))
+
+
 def intrinsics(fov_deg: float, res: int, vfov_deg: float | None = None) -> torch.Tensor:
     """(3, 3) pinhole intrinsics in pixels for a square `res` image (see module docstring);
     fy from `vfov_deg` when given (a stretched sensor frame), else fy = fx."""
-    fx = res / (2 * math.tan(math.radians(fov_deg) / 2))
-    fy = fx if vfov_deg is None else res / (2 * math.tan(math.radians(vfov_deg) / 2))
+    fx = focal_from_fov(res, fov_deg)
+    fy = fx if vfov_deg is None else focal_from_fov(res, vfov_deg)
     return torch.tensor([[fx, 0.0, res / 2], [0.0, fy, res / 2], [0.0, 0.0, 1.0]])
 
 
@@ -320,7 +325,7 @@ def _scene_row(g: dict, res: int, k: int, groups: list[list[int]], n_g: int, m: 
         "family": FAMILIES.index(family),
         "cam": basis, "origin": origin,
         "focal": intrinsics(cam["fov"], res, cam.get("vfov")).diagonal()[:2].tolist()
-        if family != "open" else [res / (2 * math.tan(math.radians(cam["fov"]) / 2))] * 2,
+        if family != "open" else [focal_from_fov(res, cam["fov"])] * 2,
         **_planes_row(g),
         "openings": _openings_row(g, m),
         "ceiling": bool(g["room"] and g["room"]["ceiling"]),
