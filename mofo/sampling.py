@@ -49,24 +49,10 @@ def timesteps(num_steps: int, mode: str, mu: float, log2_alpha: float | None = N
 
 
 @torch.no_grad()
-def sample(
-    model,
-    mode: str,
-    txt: Tensor,
-    txt_uncond: Tensor,
-    grid: tuple[int, int],
-    *,
-    image: Tensor | None = None,
-    depth: Tensor | None = None,
-    known: tuple[Tensor, Tensor] | None = None,
-    steps: int = 50,
-    cfg_scale: float = 1.0,
-    mu: float | None = None,
-    log2_alpha: float | None = None,
-    refine: bool = False,
-    generator: torch.Generator | None = None,
-    callback=None,
-) -> tuple[Tensor, Tensor]:
+def sample(model, mode: str, txt: Tensor, txt_uncond: Tensor, grid: tuple[int, int], *,
+           image: Tensor | None = None, depth: Tensor | None = None, known: tuple[Tensor, Tensor] | None = None,
+           steps: int = 50, cfg_scale: float = 1.0, mu: float | None = None, log2_alpha: float | None = None,
+           refine: bool = False, generator: torch.Generator | None = None, callback=None) -> tuple[Tensor, Tensor]:
     """Euler sampling of image and depth tokens.
 
     txt: (B, L, D) conditional text states; txt_uncond: (1, L, D), the encoding of "".
@@ -85,32 +71,55 @@ def sample(
     """
     mu = model.cfg.shift_mu if mu is None else mu
     t_img, t_depth = (t.to(txt.device, torch.float32) for t in timesteps(steps, mode, mu, log2_alpha))
-    cfg, b = model.cfg, txt.shape[0]
+    x_img, x_depth = initial_state(model.cfg, mode, txt.shape[0], grid, image, depth, generator, txt.device)
+    x_img, x_depth = denoise(model, mode, x_img, x_depth, t_img, t_depth, txt, txt_uncond, grid,
+                             known=known, cfg_scale=cfg_scale, callback=callback)
+    if refine and mode == "joint":
+        _, x_depth = sample(model, "i2d", txt, txt_uncond, grid, image=x_img, steps=steps, mu=mu, generator=generator)
+    return x_img, x_depth
+
+
+def initial_state(cfg, mode: str, b: int, grid: tuple[int, int], image: Tensor | None, depth: Tensor | None,
+                  generator: torch.Generator | None, device) -> tuple[Tensor, Tensor]:
+    """(image, depth) tokens at the start: the clean input of `i2d` / `d2i` as given, noise for the
+    rest (drawn image first, then depth, from `generator`)."""
     if (mode == "i2d" and image is None) or (mode == "d2i" and depth is None):
         raise ValueError(f"mode {mode} needs its clean input")
     n = grid[0] * grid[1]
-    x_img = image if mode == "i2d" else torch.randn(b, n, cfg.image_channels, generator=generator, device=txt.device)
-    x_depth = depth if mode == "d2i" else torch.randn(b, n, cfg.depth_out_channels, generator=generator, device=txt.device)
-    if known is not None:
-        values, mask = known
-        eps_known = x_depth.clone()
+    x_img = image if mode == "i2d" else torch.randn(b, n, cfg.image_channels, generator=generator, device=device)
+    x_depth = depth if mode == "d2i" else torch.randn(b, n, cfg.depth_out_channels, generator=generator, device=device)
+    return x_img, x_depth
 
-    guided = cfg_scale != 1.0
-    txt_in = torch.cat([txt, txt_uncond.expand(b, -1, -1)]) if guided else txt
+
+def denoise(model, mode: str, x_img: Tensor, x_depth: Tensor, t_img: Tensor, t_depth: Tensor, txt: Tensor,
+            txt_uncond: Tensor, grid: tuple[int, int], *, known: tuple[Tensor, Tensor] | None = None,
+            cfg_scale: float = 1.0, callback=None) -> tuple[Tensor, Tensor]:
+    """The Euler loop over the grids `t_img`, `t_depth` (S + 1,), from the states x_img, x_depth
+    (`sample` documents `known` and `callback`). Returns the states at the last grid point."""
+    b = txt.shape[0]
+    eps_known = x_depth.clone() if known is not None else None  # the known part's noise: the initial draw
+    txt_in = torch.cat([txt, txt_uncond.expand(b, -1, -1)]) if cfg_scale != 1.0 else txt
     ids = position_ids(*grid, txt.shape[1], txt.device)
-    for i in range(steps):
+    for i in range(len(t_img) - 1):
         if known is not None:
+            values, mask = known
             x_depth = torch.where(mask, (1 - t_depth[i]) * values + t_depth[i] * eps_known, x_depth)
         v, x0 = predict(model, x_img, x_depth, t_img[i].expand(b), t_depth[i].expand(b), txt_in, ids, cfg_scale)
         if callback is not None:
             callback(i, float(t_img[i]), float(t_depth[i]), v, x0)
-        if mode != "i2d":
-            x_img = x_img + (t_img[i + 1] - t_img[i]) * v.float()
-        if mode != "d2i" and x0 is not None:
-            v_depth = x0_to_velocity(x_depth, x0.float(), t_depth[i].expand(b))
-            x_depth = x_depth + (t_depth[i + 1] - t_depth[i]) * v_depth
-    if refine and mode == "joint":
-        _, x_depth = sample(model, "i2d", txt, txt_uncond, grid, image=x_img, steps=steps, mu=mu, generator=generator)
+        x_img, x_depth = euler_step(mode, x_img, x_depth, v, x0, t_img[i:i + 2], t_depth[i:i + 2])
+    return x_img, x_depth
+
+
+def euler_step(mode: str, x_img: Tensor, x_depth: Tensor, v: Tensor, x0: Tensor | None, t_img: Tensor,
+               t_depth: Tensor) -> tuple[Tensor, Tensor]:
+    """One Euler step from t[0] to t[1] of each stream not held clean; depth moves along the velocity
+    implied by its x0 estimate (none without a depth stream: depth stays as it is)."""
+    if mode != "i2d":
+        x_img = x_img + (t_img[1] - t_img[0]) * v.float()
+    if mode != "d2i" and x0 is not None:
+        v_depth = x0_to_velocity(x_depth, x0.float(), t_depth[0].expand(x_depth.shape[0]))
+        x_depth = x_depth + (t_depth[1] - t_depth[0]) * v_depth
     return x_img, x_depth
 
 

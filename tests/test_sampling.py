@@ -121,3 +121,47 @@ def test_sampler_shift_is_the_models(tiny_cfg):
     run = lambda **kw: sample(model, "joint", txt, unc, grid, steps=3, generator=torch.Generator().manual_seed(0), **kw)
     own, linear, shifted = run(), run(mu=0.0), run(mu=1.1)
     assert torch.equal(own[0], linear[0]) and not torch.allclose(own[0], shifted[0])
+
+
+@pytest.mark.parametrize("mode, kw", [
+    ("joint", {"cfg_scale": 3.0, "log2_alpha": 2.0}),
+    ("i2d", {}),
+    ("d2i", {"cfg_scale": 1.5}),
+    ("known", {"cfg_scale": 2.0}),
+])
+def test_every_mode_takes_exact_euler_steps(tiny_cfg, mode, kw):
+    """Bit for bit, each state the model sees is the previous one plus dt times the (guided)
+    prediction: image `x + dt v`, depth `x + dt (x - x0) / max(t, 0.05)`; the output is one more step.
+    Known depth entries are the noised measurement `(1 - t) value + t eps` instead."""
+    model, txt, unc, grid = setup(tiny_cfg)
+    g = torch.Generator().manual_seed(1)
+    image, depth = torch.rand(2, 16, 48, generator=g) * 2 - 1, torch.rand(2, 16, 16, generator=g)
+    values, mask = torch.rand(2, 16, 16, generator=g), torch.rand(2, 16, 16, generator=g) < 0.3
+    inputs = {"i2d": {"image": image}, "d2i": {"depth": depth}, "joint": {},
+              "known": {"image": image, "known": (values, mask)}}[mode]
+    seen, preds, forward = [], [], model.forward
+    model.forward = lambda *a, **k: seen.append((a[0][:2].clone(), a[5][:2].clone())) or forward(*a, **k)
+    steps = 4
+    out = sample(model, "i2d" if mode == "known" else mode, txt, unc, grid, steps=steps,
+                 generator=torch.Generator().manual_seed(7), callback=lambda *c: preds.append(c[3:]), **inputs, **kw)
+    t_img, t_depth = (t.float() for t in timesteps(steps, "i2d" if mode == "known" else mode,
+                                                    model.cfg.shift_mu, kw.get("log2_alpha")))
+    eps = seen[0][1]
+    assert len(seen) == len(preds) == steps
+    for i, (v, x0) in enumerate(preds):
+        img, dep = seen[i]
+        nxt_img = img + (t_img[i + 1] - t_img[i]) * v.float()
+        nxt_dep = dep + (t_depth[i + 1] - t_depth[i]) * ((dep - x0.float()) / max(t_depth[i].item(), 0.05))
+        if mode in ("i2d", "known"):
+            nxt_img = image
+        if mode == "d2i":
+            nxt_dep = depth
+        if i + 1 < steps:
+            if mode == "known":
+                t = t_depth[i + 1]
+                assert torch.equal(seen[i + 1][1][mask], ((1 - t) * values + t * eps)[mask])
+                nxt_dep, got = nxt_dep[~mask], seen[i + 1][1][~mask]
+            else:
+                got = seen[i + 1][1]
+            assert torch.equal(seen[i + 1][0], nxt_img) and torch.equal(got, nxt_dep), i
+    assert torch.equal(out[0], nxt_img) and torch.equal(out[1], nxt_dep)
