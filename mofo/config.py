@@ -57,9 +57,6 @@ class ModelConfig(_Data):
     with_depth: bool = True  # False: plain text-to-image DiT (pre-training)
     depth_mask_input: bool = False  # feed the validity mask beside the depth values (METHOD §6)
     image_target: str = "v"  # what the image head predicts: "v" (velocity, the release) or "x" (clean image, JiT)
-    # depth head preconditioning (EDM): x0 = c_skip(t) x_t + c_out(t) F, so the estimate starts from the
-    # depth state it is given and is exact as t -> 0 (`model.depth_skip`); 0 = off (the release), else sigma_data
-    depth_skip_sigma: float = 0.0
     # tokens
     resolution: int = 32  # square training resolution in pixels
     patch_size: int = 4  # pixels per token side (image and depth share the grid)
@@ -81,8 +78,6 @@ class ModelConfig(_Data):
             raise ValueError(f"every RoPE axis needs an even number of dims, got {self.axes_dim}")
         if self.image_target not in IMAGE_TARGETS:
             raise ValueError(f"unknown image_target {self.image_target!r}; use one of {', '.join(IMAGE_TARGETS)}")
-        if self.depth_skip_sigma < 0:
-            raise ValueError(f"depth_skip_sigma must be >= 0 (0 = off), got {self.depth_skip_sigma}")
         if self.resolution % self.patch_size:
             raise ValueError(f"resolution {self.resolution} is not divisible by the token size {self.patch_size}")
 

@@ -152,8 +152,7 @@ class ModalityDiT(nn.Module):
         depth: (B, M, C_depth) noisy depth tokens or None (T2I mode);
         *_ids: (N|L|M, 4) RoPE positions (`position_ids`); t_*: (B,) in [0, 1], 1 = noise;
         guidance: (B,) distilled CFG scale (`cfg.guidance_embed` models only).
-        Returns (v_img (B, N, C_img), x0_depth (B, M, p*p) or None); `cfg.depth_skip_sigma > 0`
-        preconditions x0_depth on the depth state (`depth_skip`). With
+        Returns (v_img (B, N, C_img), x0_depth (B, M, p*p) or None). With
         `cfg.image_target == "x"` the image head predicts the clean image and
         `forward` returns the velocity it implies (`x0_to_velocity`), so losses,
         distillation and samplers always see a velocity.
@@ -193,10 +192,7 @@ class ModalityDiT(nn.Module):
         (dec_mod,) = self.depth_decoder_modulation(vec_depth)
         for block in self.depth_decoder_blocks:
             d = self._run(block, d, dec_mod, pe_depth)
-        x0_depth = self.depth_final_layer(d, vec_depth)
-        if self.cfg.depth_skip_sigma > 0:
-            x0_depth = depth_skip(depth[..., : x0_depth.shape[-1]], x0_depth, t_depth, self.cfg.depth_skip_sigma)
-        return v_img, x0_depth
+        return v_img, self.depth_final_layer(d, vec_depth)
 
 
 def x0_to_velocity(x_t: Tensor, x0: Tensor, t: Tensor, t_min: float = 0.05) -> Tensor:
@@ -205,19 +201,6 @@ def x0_to_velocity(x_t: Tensor, x0: Tensor, t: Tensor, t_min: float = 0.05) -> T
     x_t, x0: (B, N, C); t: (B,). Exact for t >= t_min (JiT's clipped denominator below).
     """
     return (x_t - x0) / t.clamp_min(t_min).view(-1, 1, 1).to(x0.dtype)
-
-
-def depth_skip(x_t: Tensor, out: Tensor, t: Tensor, sigma: float) -> Tensor:
-    """EDM preconditioning (Karras et al. 2022) of a clean estimate under `x_t = (1 - t) x0 + t eps`:
-    `c_skip x_t + c_out out`, c_skip = (1-t) s^2 / r^2, c_out = t s / r, r^2 = (1-t)^2 s^2 + t^2, s = sigma.
-
-    c_skip = 1, c_out = 0 at t = 0 (the clean input passes through), c_skip = 0 at t = 1 (the head
-    alone), so a model that never trained at small t still returns its input there.
-    x_t, out: (B, M, C); t: (B,).
-    """
-    t = t.view(-1, 1, 1).to(out.dtype)
-    r2 = (1 - t) ** 2 * sigma**2 + t**2
-    return (1 - t) * sigma**2 / r2 * x_t.to(out.dtype) + t * sigma / r2.sqrt() * out
 
 
 def per_token(first: tuple, second: tuple, n_first: int, n_second: int) -> tuple:

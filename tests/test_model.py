@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from conftest import randomize
-from mofo.model import ModalityDiT, depth_skip, position_ids, x0_to_velocity
+from mofo.model import ModalityDiT, position_ids, x0_to_velocity
 
 RELEASE_DOUBLE = ["qkv.weight", "norm.query_norm.scale", "norm.key_norm.scale", "proj.weight"]
 
@@ -199,44 +199,6 @@ def test_x_target_returns_the_velocity_of_its_clean_estimate(tiny_cfg, with_dept
         torch.testing.assert_close(d_x, d_v)
 
 
-def test_depth_skip_is_the_edm_preconditioning():
-    """c_skip x_t + c_out F against the EDM formulas written out in float64: the input passes
-    through at t = 0, the head alone speaks at t = 1, and the true x0 is the fixed point of
-    F = (x0 - c_skip x_t) / c_out."""
-    g = torch.Generator().manual_seed(0)
-    x0, eps, out = (torch.randn(4, 3, 5, generator=g, dtype=torch.float64) for _ in range(3))
-    t, s = torch.tensor([0.0, 0.3, 0.8, 1.0], dtype=torch.float64), 0.7
-    x_t = (1 - t.view(-1, 1, 1)) * x0 + t.view(-1, 1, 1) * eps
-    got = depth_skip(x_t, out, t, s)
-    for i, ti in enumerate(t.tolist()):
-        denom = ((1 - ti) ** 2 * s * s + ti * ti) ** 0.5
-        torch.testing.assert_close(got[i], (1 - ti) * s * s / denom**2 * x_t[i] + ti * s / denom * out[i])
-    torch.testing.assert_close(got[0], x0[0])
-    torch.testing.assert_close(got[3], s * out[3])
-    c_skip, c_out = (1 - t[1]) * s * s / ((1 - t[1]) ** 2 * s * s + t[1] ** 2), t[1] * s / ((1 - t[1]) ** 2 * s * s + t[1] ** 2) ** 0.5
-    torch.testing.assert_close(depth_skip(x_t[1:2], (x0[1:2] - c_skip * x_t[1:2]) / c_out, t[1:2], s), x0[1:2])
-
-
-def test_depth_skip_model_starts_from_its_depth_input(tiny_cfg):
-    """With the depth head at zero (a fresh depth stream) the skip model's estimate is c_skip x_t,
-    from the depth values only (the mask channels are not values); the image velocity is untouched."""
-    cfg = tiny_cfg.replace(depth_skip_sigma=1.0, depth_mask_input=True)
-    model = randomize(ModalityDiT(cfg))
-    torch.nn.init.zeros_(model.depth_final_layer.linear.weight)
-    plain = ModalityDiT(cfg.replace(depth_skip_sigma=0.0))
-    plain.load_state_dict(model.state_dict())
-    x = inputs(cfg)
-    v, d = model(**x)
-    v_plain, d_plain = plain(**x)
-    torch.testing.assert_close(v, v_plain)
-    assert torch.count_nonzero(d_plain) == 0
-    values = x["depth"][..., : cfg.patch_size**2]
-    torch.testing.assert_close(d, depth_skip(values, torch.zeros_like(values), x["t_depth"], 1.0))
-    assert d.abs().sum() > 0
-
-
 def test_unknown_image_target_is_rejected(tiny_cfg):
     with pytest.raises(ValueError, match="image_target"):
         tiny_cfg.replace(image_target="eps")
-    with pytest.raises(ValueError, match="depth_skip_sigma"):
-        tiny_cfg.replace(depth_skip_sigma=-1.0)
