@@ -8,6 +8,7 @@ output is (shift, scale, gate) and AdaLN is `(1 + scale) * LN(x) + shift`.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +16,15 @@ from einops import rearrange
 from torch import Tensor, nn
 
 Mod = tuple[Tensor, Tensor, Tensor]  # (shift, scale, gate), each (B, 1 or L, C)
+
+
+class Ranges(NamedTuple):
+    """Modulation per range of consecutive tokens: `mods[i]`, (B, 1, C) triples, acts on the next
+    `sizes[i]` tokens (text+image, then depth, in the joint model's single blocks). Applied range by
+    range, so no (B, L, C) shift / scale / gate tensor is ever built."""
+
+    mods: tuple[Mod, ...]
+    sizes: tuple[int, ...]
 
 
 def timestep_embedding(t: Tensor, dim: int = 256, max_period: float = 10000.0) -> Tensor:
@@ -38,13 +48,18 @@ class MLPEmbedder(nn.Module):
 
 
 class RMSNorm(nn.Module):
+    """`x / sqrt(mean(x^2) + 1e-6) * scale`, in the input's dtype (statistics in float32).
+
+    The scale is cast to the input's dtype so that bf16 inputs (autocast) reach torch's fused
+    kernel; with float32 inputs the result is the same as the unfused formula.
+    """
+
     def __init__(self, dim: int):
         super().__init__()
         self.scale = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        xf = x.float()
-        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + 1e-6)).to(x.dtype) * self.scale
+        return F.rms_norm(x, self.scale.shape, self.scale.to(x.dtype), eps=1e-6)
 
 
 class QKNorm(nn.Module):
@@ -188,8 +203,8 @@ class TripleStreamBlock(nn.Module):
 class SingleStreamBlock(nn.Module):
     """FLUX parallel block: one linear gives QKV and the MLP input, one linear takes both back.
 
-    Modulation may be per token (B, L, C) so that text+image and depth tokens
-    use different vectors in the same block.
+    Modulation may differ per range of tokens (`Ranges`) so that text+image and
+    depth tokens use different vectors in the same block.
     """
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float):
@@ -200,13 +215,21 @@ class SingleStreamBlock(nn.Module):
         self.norm = QKNorm(dim // num_heads)
         self.act = SwiGLU()
 
-    def forward(self, x: Tensor, mod: Mod, pe: tuple[Tensor, Tensor]) -> Tensor:
-        shift, scale, gate = mod
-        qkv, mlp = self.linear1(modulate(x, shift, scale)).split([3 * self.dim, 2 * self.mlp_hidden], dim=-1)
+    def forward(self, x: Tensor, mod: Mod | Ranges, pe: tuple[Tensor, Tensor]) -> Tensor:
+        """x: (B, L, C); mod: one triple for every token, or `Ranges` covering the L tokens."""
+        ranges = mod if isinstance(mod, Ranges) else Ranges((mod,), (x.shape[1],))
+        xs = x.split(ranges.sizes, dim=1)
+        h = cat_tokens([modulate(xi, shift, scale) for xi, (shift, scale, _) in zip(xs, ranges.mods)])
+        qkv, mlp = self.linear1(h).split([3 * self.dim, 2 * self.mlp_hidden], dim=-1)
         q, k, v = rearrange(qkv, "B L (K H D) -> K B H L D", K=3, H=self.num_heads)
         q, k = self.norm(q, k, v)
-        out = self.linear2(torch.cat([attention(q, k, v, pe), self.act(mlp)], dim=-1))
-        return x + gate * out
+        outs = self.linear2(torch.cat([attention(q, k, v, pe), self.act(mlp)], dim=-1)).split(ranges.sizes, dim=1)
+        return cat_tokens([xi + gate * out for xi, out, (_, _, gate) in zip(xs, outs, ranges.mods)])
+
+
+def cat_tokens(parts: list[Tensor]) -> Tensor:
+    """Concatenate (B, L_i, C) along the tokens; a single part is returned as it is (no copy)."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
 
 class LastLayer(nn.Module):

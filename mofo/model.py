@@ -13,7 +13,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .config import TEXT_ENCODER_PARAMS, ModelConfig
 from .layers import (
-    LastLayer, MLPEmbedder, Modulation, RoPE, SingleStreamBlock, TripleStreamBlock, timestep_embedding,
+    LastLayer, MLPEmbedder, Modulation, Ranges, RoPE, SingleStreamBlock, TripleStreamBlock, timestep_embedding,
 )
 
 
@@ -203,11 +203,10 @@ def x0_to_velocity(x_t: Tensor, x0: Tensor, t: Tensor, t_min: float = 0.05) -> T
     return (x_t - x0) / t.clamp_min(t_min).view(-1, 1, 1).to(x0.dtype)
 
 
-def per_token(first: tuple, second: tuple, n_first: int, n_second: int) -> tuple:
-    """Concatenate two (B, 1, C) modulation triples into per-token (B, n_first + n_second, C)."""
-    return tuple(
-        torch.cat([a.expand(-1, n_first, -1), b.expand(-1, n_second, -1)], dim=1) for a, b in zip(first, second)
-    )
+def per_token(first: tuple, second: tuple, n_first: int, n_second: int) -> Ranges:
+    """Two (B, 1, C) modulation triples: `first` for the first `n_first` tokens, `second` for the
+    next `n_second`. The block applies each to its range (no (B, n_first + n_second, C) copies)."""
+    return Ranges((first, second), (n_first, n_second))
 
 
 def parameter_counts(cfg: ModelConfig) -> dict[str, int]:
