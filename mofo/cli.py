@@ -179,6 +179,8 @@ def add_product_commands(sub):
     p.add_argument("--fit", choices=("resize", "letterbox"), default="resize")
     p.add_argument("--batch-size", type=whole(1), default=16, help="images per sampling batch")
     p.add_argument("--prompt", default="", help="optional caption of the image")
+    p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",  # pipeline.DTYPES (not imported to parse)
+                   help="what the model computes in: bf16 (autocast) is faster where the CPU/GPU has bf16 units")
     _common(p)
     p.set_defaults(func=run_depth)
 
@@ -200,10 +202,10 @@ def add_product_commands(sub):
     p.set_defaults(func=run_complete)
 
 
-def _pipeline(args):
+def _pipeline(args, **kw):
     from .pipeline import Pipeline
 
-    return Pipeline.from_pretrained(args.model, device=args.device)
+    return Pipeline.from_pretrained(args.model, device=args.device, **kw)
 
 
 def _settings(args, pipe, steps_key: str, cfg_key: str | None, **extra) -> dict:
@@ -243,14 +245,14 @@ def run_depth(args):
 
     paths = list_images(args.inputs)
     images = [load_image(p) for p in paths]  # read everything first: fail before any output
-    pipe = _pipeline(args)
+    pipe = _pipeline(args, dtype=args.dtype)
     batches = [range(i, min(i + args.batch_size, len(paths))) for i in range(0, len(paths), args.batch_size)]
     for batch in tqdm(batches, desc="depth", unit="batch", disable=len(batches) < 2):
         depths, seconds = _timed(pipe.depths, [images[i] for i in batch], steps=args.steps, seed=args.seed,
                                  cfg=args.cfg, prompt=args.prompt, fit_mode=args.fit)
         for i, depth in zip(batch, depths):
             meta = _settings(args, pipe, "depth_steps", "depth_cfg", input=str(paths[i]), fit=args.fit,
-                             seconds=seconds / len(batch))
+                             dtype=args.dtype, seconds=seconds / len(batch))
             print(write_outputs(args.out, images[i], depth, meta, fov=args.fov, stem=paths[i].stem))
 
 
