@@ -187,12 +187,19 @@ class ModalityDiT(nn.Module):
             v_img = x0_to_velocity(img, v_img, t_img)
         if not use_depth:
             return v_img, None
-        d = x[:, n_txt + n_img :]
-        pe_depth = tuple(p[:, :, n_txt + n_img :] for p in pe)
+        start = n_txt + n_img
+        return v_img, self.decode_depth(x[:, start:], tuple(p[:, :, start:] for p in pe), vec_depth)
+
+    def decode_depth(self, d: Tensor, pe_depth: tuple, vec_depth: Tensor) -> Tensor:
+        """The depth decoder (METHOD §5): depth-only single blocks, then the head.
+
+        d: (B, M, C) depth tokens after the joint blocks; pe_depth: their RoPE tables;
+        vec_depth: (B, C). Returns the clean depth estimate (B, M, p*p).
+        """
         (dec_mod,) = self.depth_decoder_modulation(vec_depth)
         for block in self.depth_decoder_blocks:
             d = self._run(block, d, dec_mod, pe_depth)
-        return v_img, self.depth_final_layer(d, vec_depth)
+        return self.depth_final_layer(d, vec_depth)
 
 
 def x0_to_velocity(x_t: Tensor, x0: Tensor, t: Tensor, t_min: float = 0.05) -> Tensor:
