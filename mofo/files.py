@@ -31,9 +31,10 @@ def atomic_write(path: str | Path, write) -> None:
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a written file gets the usual permissions
     try:
         write(tmp)
+        # mkstemp makes 0600 (and safetensors' save_file makes a new 0600 file): the usual permissions
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -31,6 +31,19 @@ def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
     assert not (tmp_path / "run").exists() and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
 
 
+def test_written_files_get_the_usual_permissions(tmp_path):
+    """Not mkstemp's 0600, also where the writer replaces the file (safetensors does)."""
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        save_checkpoint(ModalityDiT(TINY), tmp_path)
+    finally:
+        os.umask(umask)
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {
+        "model.safetensors": 0o644, "config.json": 0o644}
+
+
 def test_save_and_load_roundtrip_strict(tmp_path):
     model = randomize(ModalityDiT(TINY), seed=1)
     save_checkpoint(model, tmp_path / "ck", extra={"note": 1})
