@@ -22,6 +22,7 @@ from .files import atomic_folder, atomic_write, write_json, write_text
 from .model import ModalityDiT
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
+EMPTY_TEXT = "text_empty.safetensors"  # optional: the text encoder's encoding of "" (key "empty")
 
 
 def write_safetensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict | None = None) -> None:
@@ -67,6 +68,27 @@ def read_info(path: str | Path) -> dict:
 def read_config(path: str | Path) -> ModelConfig:
     """The `ModelConfig` of a checkpoint folder (no weights are read)."""
     return ModelConfig.from_dict(read_info(path)["model"])
+
+
+def save_empty_text(folder: str | Path, encoder) -> Path:
+    """Store `encoder.empty()` in a model folder (`EMPTY_TEXT`, float32 (1, txt_len, txt_dim)), so that
+    a pipeline on it loads the text encoder only for non-empty prompts; returns the file."""
+    path = Path(folder) / EMPTY_TEXT
+    write_safetensors(path, {"empty": encoder.empty().float().cpu()})
+    return path
+
+
+def read_empty_text(folder: str | Path, cfg: ModelConfig) -> Tensor | None:
+    """The stored encoding of "" of a model folder, or None without one; it must fit `cfg`."""
+    path = Path(folder) / EMPTY_TEXT
+    if not path.is_file():
+        return None
+    empty, shape = read_safetensors(path).get("empty"), (1, cfg.txt_len, cfg.txt_dim)
+    if empty is None or empty.dtype != torch.float32 or tuple(empty.shape) != shape:
+        found = "no tensor 'empty'" if empty is None else f"{empty.dtype} {tuple(empty.shape)}"
+        raise ValueError(f"{path} holds {found}; the model expects float32 {shape} (txt_len, txt_dim): "
+                         f"rewrite it with checkpoint.save_empty_text")
+    return empty
 
 
 def read_safetensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Tensor]:

@@ -15,13 +15,14 @@ average on the bundled model (docs/performance.md).
 from __future__ import annotations
 
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, read_empty_text
 from .codecs import DepthCodec, make_image_codec
 from .config import SamplingConfig
 from .completion import fuse
@@ -29,7 +30,7 @@ from .data.viz import to_uint8
 from .distributed import check_device
 from .flow import noisy_depth
 from .sampling import sample
-from .text import load_text_encoder
+from .text import LazyEncoder, load_text_encoder
 
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "default"
 DTYPES = ("fp32", "bf16")  # what the model computes in while sampling (bf16: autocast)
@@ -100,7 +101,9 @@ class Pipeline:
 
         Latent-space models and large text encoders load their VAE / encoder from
         local folders (`vae_path`, `text_path`; see docs/pretrained.md). dtype: "fp32",
-        or "bf16" to sample under bf16 autocast (the weights stay float32).
+        or "bf16" to sample under bf16 autocast (the weights stay float32). A folder that
+        stores the encoding of "" (`checkpoint.save_empty_text`) loads the text encoder
+        only when a non-empty prompt first needs it.
         """
         device = check_device(device)
         path = Path(path) if path is not None else DEFAULT_MODEL
@@ -111,7 +114,9 @@ class Pipeline:
         if not model.with_depth:
             raise ValueError(f"{path} is a text-to-image model without a depth stream; post-train it first")
         cfg = model.cfg
-        text = load_text_encoder(cfg.text_encoder, cfg.txt_dim, cfg.txt_len, path=text_path).to(device)
+        load = partial(load_text_encoder, cfg.text_encoder, cfg.txt_dim, cfg.txt_len, path=text_path)
+        empty = read_empty_text(path, cfg)
+        text = (load() if empty is None else LazyEncoder(empty, load)).to(device)
         codec = make_image_codec(cfg, vae_path)
         return cls(model.float().to(device), text, codec, config, name=str(path), device=device, dtype=dtype)
 
@@ -124,7 +129,7 @@ class Pipeline:
         """
         for prompt in dict.fromkeys(prompts):
             if prompt not in self._prompts:
-                n = self.text.count_tokens(prompt)
+                n = self.text.count_tokens(prompt) if prompt else 0  # "" needs no tokenizer
                 if n > self.text.max_len:
                     warnings.warn(f"the prompt is {n} tokens long; the model reads its first {self.text.max_len}")
                 self._prompts[prompt] = (self.text.empty() if prompt == "" else self.text([prompt])).to(self.device)

