@@ -205,7 +205,12 @@ def test_open_family_renders_as_before_families():
     for key in ("image", "depth", "valid", "intrinsics"):
         h.update(out[key].numpy().tobytes())
     h.update("\n".join(out["caption"]).encode())
-    assert h.hexdigest() == "b13542d1ee9e81ac0d53432809267a6fbb726f6d8190366f2781a0efd4ef3a71"
+    # Bit-exact, but the bits depend on the machine: the renderer at commit e131b59 (which passed CI
+    # with the first digest) gives the second on the 2026-12-02 session-4 machine (same torch wheel;
+    # numpy 2.3/2.4, ATEN_CPU_CAPABILITY and MKL_CBWR ruled out). Which op differs is open: when found,
+    # make it exact and keep one digest.
+    assert h.hexdigest() in ("b13542d1ee9e81ac0d53432809267a6fbb726f6d8190366f2781a0efd4ef3a71",
+                             "1bc28394d526d4f5fe049be83642c1f524c7c7e575d679fe1bbd29694c329a63")
 
 
 def test_mix_draws_every_family_by_weight():
