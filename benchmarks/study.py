@@ -475,10 +475,11 @@ def done(study: Study, arm_id: str) -> bool:
     return (study.root / arm_id / "result.json").is_file()
 
 
-def run_part(study: Study, part: str, jobs: int) -> None:
-    """Every arm of `part` (dependencies first); with jobs > 1 as one-thread child processes side by side."""
+def run_parts(study: Study, parts: list[str], jobs: int) -> None:
+    """Every arm of `parts` (dependencies first, each once); with jobs > 1 as one-thread child
+    processes side by side, one pool for all parts (an arm starts as soon as its needs are done)."""
     arms = all_arms(study)
-    todo = [i for i in part_arms(study, part) if not done(study, i)]
+    todo = list(dict.fromkeys(i for part in parts for i in part_arms(study, part) if not done(study, i)))
     if jobs <= 1:
         for i in todo:
             print(f"[study] {i}", flush=True)
@@ -919,8 +920,7 @@ def main(argv: list[str] | None = None) -> int:
         run_arm(study, all_arms(study)[args.arm])
     if parts:
         ensure_data(study, workers=max(1, args.jobs))
-    for part in parts:
-        run_part(study, part, args.jobs)
+    run_parts(study, parts, args.jobs)
     if args.report or not (parts or args.arm):
         report(study, Path(args.json), Path(args.out_dir))
     return 0
