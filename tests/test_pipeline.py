@@ -144,16 +144,35 @@ def test_bundled_default_model():
     assert pipe.depth(rgb).shape == (64, 64)
 
 
+def test_bundled_empty_prompt_encoding_matches_the_encoder():
+    """The shipped encoding of "" (so `mofo depth` never loads MiniLM) is what MiniLM gives for ""."""
+    from mofo.checkpoint import read_config, read_empty_text
+    from mofo.pipeline import DEFAULT_MODEL
+    from mofo.text import load_text_encoder
+
+    cfg = read_config(DEFAULT_MODEL)
+    stored = read_empty_text(DEFAULT_MODEL, cfg)
+    assert stored is not None
+    fresh = load_text_encoder(cfg.text_encoder, cfg.txt_dim, cfg.txt_len).empty().float()
+    torch.testing.assert_close(stored, fresh, atol=1e-5, rtol=1e-5)
+
+
 def test_bundled_config_describes_the_bundled_weights():
-    """config.json (old block-count names) reads as the `small` preset, its weights fit it strictly
-    and are float16 as its provenance says, and its "sampling" dict gives the documented defaults."""
+    """config.json names every ModelConfig field under its current name and reads as the `small`
+    preset (as its training section says), its weights fit it strictly and are float16 as its
+    provenance says, its "sampling" dict is complete, and its training section is a valid config."""
     from mofo.checkpoint import load_strict, read_info, read_safetensors
     from mofo.config import ModelConfig, SamplingConfig, presets
     from mofo.pipeline import DEFAULT_MODEL
+    from mofo.train import make_train_config
 
     info = read_info(DEFAULT_MODEL)
     cfg = ModelConfig.from_dict(info["model"])
-    assert cfg == presets["small"]
+    assert info["model"] == cfg.to_dict() | {"axes_dim": list(cfg.axes_dim)}
+    assert cfg == presets["small"] == presets[info["train"]["preset"]]
+    assert set(info["sampling"]) == set(SamplingConfig().to_dict())
+    flat = {f"flow.{k}": v for k, v in info["train"].pop("flow").items()}
+    assert make_train_config(overrides=info["train"] | flat).preset == "small"
     state = read_safetensors(DEFAULT_MODEL / "model.safetensors")
     load_strict(cfg, state, "bundled")
     assert {v.dtype for v in state.values()} == {torch.float16} and "float16" in info["provenance"]["weights"]
