@@ -80,7 +80,7 @@ class Budget:
     head_dim: int = 32
     multiples: tuple = (1, 4, 16)  # data part: distinct pre-training images, 16x = pre_steps * batch_size
     seeds: int = 2  # seeds of the parts whose differences may be small (sparse, scratch, regression)
-    fill_seeds: int = 1
+    fill_seeds: int = 2  # the fill variants differ by under 0.02 at one seed (issue #12: then >= 2 seeds)
     test_images: int = 1000
     real_images: int | None = None  # None: all of ../shared/realdata
     sampling_images: int = 200
@@ -98,7 +98,8 @@ class Budget:
 
 BUDGET = Budget()
 SMOKE = Budget(
-    pre_steps=4, post_steps=2, batch_size=4, widths=(16, 32, 48), head_dim=16, seeds=2, test_images=4, real_images=2,
+    pre_steps=4, post_steps=2, batch_size=4, widths=(16, 32, 48), head_dim=16, seeds=2, fill_seeds=1, test_images=4,
+    real_images=2,
     sampling_images=3, steps_grid=(1, 2), ensembles=(1, 2), alphas=(0.0, 5.0), joint_seeds=1, joint_steps=2,
     completion_images=2, ckpt_every=2, log_every=1, warmup=1,
     model={"n_double": 1, "n_single": 1, "n_depth_decoder": 1, "resolution": 16, "patch_size": 4,
