@@ -74,3 +74,21 @@ def test_recipe_reaches_every_arm_and_sizes_span_8x():
     from mofo.config import get_preset
 
     assert study.model_config(s, s.width) == get_preset("small").replace(image_target="x")  # the preset's layout
+
+
+def test_scaling_verdict_needs_a_second_seed_for_a_small_rise():
+    """Claim (c): a falling curve holds; a rise over half the margin fails with two seeds, but seen
+    with one seed (and under the margin) it is only inconclusive; a rise over the margin always fails."""
+    base = [{"arm": "constant baseline", "synth AbsRel": 0.6}]
+
+    def table(values, seeds):
+        return [{"arm": f"w{i}", "seeds": seeds, "synth AbsRel": v} for i, v in enumerate(values)] + base
+
+    falling = table([0.40, 0.37, 0.34], 1)
+    small_rise = [0.30, 0.315]  # data axis: 16x worse than 1x by 0.015
+    assert study.claim_c({"scaling": falling, "data": table([0.36, 0.33], 1)})[0] == "held"
+    assert study.claim_c({"scaling": falling, "data": table(small_rise, 1)})[0] == "inconclusive at this scale"
+    assert "needs a second" in study.claim_c({"scaling": falling, "data": table(small_rise, 1)})[1]
+    assert study.claim_c({"scaling": falling, "data": table(small_rise, 2)})[0] == "did not hold"
+    assert study.claim_c({"scaling": falling, "data": table([0.30, 0.33], 1)})[0] == "did not hold"
+    assert study.claim_c({"scaling": falling})[0] == "not yet run"
