@@ -81,6 +81,7 @@ class Budget:
     multiples: tuple = (1, 4, 16)  # data part: distinct pre-training images, 16x = pre_steps * batch_size
     seeds: int = 2  # seeds of the parts whose differences may be small (sparse, scratch, regression)
     fill_seeds: int = 2  # the fill variants differ by under 0.02 at one seed (issue #12: then >= 2 seeds)
+    curve_seeds: int = 2  # post-training seeds of each scaling / data point (one pre-training per point)
     test_images: int = 1000
     real_images: int | None = None  # None: all of ../shared/realdata
     sampling_images: int = 200
@@ -98,7 +99,8 @@ class Budget:
 
 BUDGET = Budget()
 SMOKE = Budget(
-    pre_steps=4, post_steps=2, batch_size=4, widths=(16, 32, 48), head_dim=16, seeds=2, fill_seeds=1, test_images=4,
+    pre_steps=4, post_steps=2, batch_size=4, widths=(16, 32, 48), head_dim=16, seeds=2, fill_seeds=1, curve_seeds=1,
+    test_images=4,
     real_images=2,
     sampling_images=3, steps_grid=(1, 2), ensembles=(1, 2), alphas=(0.0, 5.0), joint_seeds=1, joint_steps=2,
     completion_images=2, ckpt_every=2, log_every=1, warmup=1,
@@ -180,10 +182,12 @@ def all_arms(study: Study) -> dict[str, Arm]:
     arms = [Arm(T2I, "pretrain", w), Arm(REF, "post", w, init=T2I)]
     for width in b.widths:
         if width != w:
-            arms += [Arm(f"scaling/t2i-w{width}", "pretrain", width),
-                     Arm(f"scaling/post-w{width}", "post", width, init=f"scaling/t2i-w{width}")]
+            arms += [Arm(f"scaling/t2i-w{width}", "pretrain", width)]
+            arms += [Arm(i, "post", width, init=f"scaling/t2i-w{width}", seed=s)
+                     for s, i in enumerate(curve_ids(study, f"scaling/post-w{width}"))]
     for m in b.multiples[:-1]:
-        arms += [Arm(f"data/t2i-{m}x", "pretrain", w, multiple=m), Arm(f"data/post-{m}x", "post", w, init=f"data/t2i-{m}x")]
+        arms += [Arm(f"data/t2i-{m}x", "pretrain", w, multiple=m)]
+        arms += [Arm(i, "post", w, init=f"data/t2i-{m}x", seed=s) for s, i in enumerate(curve_ids(study, f"data/post-{m}x"))]
     arms += seeded("sparse/lidar", b.seeds, width=w, init=T2I)[1:]
     arms += seeded("sparse/dense", b.seeds, width=w, init=T2I, overrides={"sensor": "none"})
     arms += seeded("scratch/scratch", b.seeds, width=w, init="scratch")
@@ -196,6 +200,11 @@ def all_arms(study: Study) -> dict[str, Arm]:
                                overrides={"flow.sparse_fill": fill, "model.depth_mask_input": mask})
     arms += [Arm("sampling/steps", "sampling"), Arm("sampling/joint", "joint"), Arm("completion/all", "completion")]
     return {a.id: a for a in arms}
+
+
+def curve_ids(study: Study, name: str) -> list[str]:
+    """The post-training seeds of one scaling / data point: `name`, then `name-s1`, ..."""
+    return [name] + [f"{name}-s{s}" for s in range(1, study.budget.curve_seeds)]
 
 
 def lidar_seeds(study: Study) -> list[str]:
@@ -212,6 +221,8 @@ def part_arms(study: Study, part: str) -> list[str]:
     wanted = [i for i in arms if i.startswith(part + "/")]
     if part in ("scratch", "regression"):
         wanted = lidar_seeds(study) + wanted
+    if part in ("scaling", "data"):
+        wanted = lidar_seeds(study)[: study.budget.curve_seeds] + wanted
     order: list[str] = []
 
     def visit(i: str):
@@ -555,9 +566,10 @@ def groups(study: Study, part: str) -> list[tuple[str, list[str]]]:
     ids = lambda prefix, n: [f"{prefix}-s{s}" for s in range(n)]  # noqa: E731
     table = {
         "pretrain": [("recipe (reference arm)", [REF])],
-        "scaling": [(f"width {x}", [REF] if x == w else [f"scaling/post-w{x}"]) for x in b.widths],
-        "data": [(f"{m}x ({m * unit} images)", [REF] if m == b.multiples[-1] else [f"data/post-{m}x"])
-                 for m in b.multiples],
+        "scaling": [(f"width {x}", lidar[: b.curve_seeds] if x == w else curve_ids(study, f"scaling/post-w{x}"))
+                    for x in b.widths],
+        "data": [(f"{m}x ({m * unit} images)", lidar[: b.curve_seeds] if m == b.multiples[-1]
+                  else curve_ids(study, f"data/post-{m}x")) for m in b.multiples],
         "sparse": [("LiDAR-like ~5 %", lidar), ("dense", ids("sparse/dense", b.seeds))],
         "scratch": [("from the T2I model", lidar), ("from random weights", ids("scratch/scratch", b.seeds))],
         "regression": [("generative (recipe)", lidar), ("regression, T2I init", ids("regression/t2i", b.seeds)),
@@ -803,9 +815,11 @@ PART_TEXT = {
     "pretrain": "The data (train shards of the scene mix, the 1x / 4x subsets, 1 000 held-out test scenes), the "
                 "recipe T2I model and its post-training: the reference arm every other part compares with.",
     "scaling": "Claim (c), size: widths {widths} (heads of {head_dim} dims), each pre-trained for {pre_steps} steps x "
-               "{batch_size} samples and post-trained for {post_steps} steps the same way.",
+               "{batch_size} samples and post-trained for {post_steps} steps the same way ({curve_seeds} post-training "
+               "seed(s) per point; one pre-training each).",
     "data": "Claim (c), data: the recipe size pre-trained for the same {pre_steps} steps on {multiples} x 1/16 of "
-            "the train shards (16x: every sample a new image; 1x: each image seen 16 times).",
+            "the train shards (16x: every sample a new image; 1x: each image seen 16 times); {curve_seeds} "
+            "post-training seed(s) per point, one pre-training each.",
     "sparse": "Claim (b): post-training on LiDAR-like sparse depth (~5 % of pixels) vs dense depth, same steps, "
               "{seeds} seeds.",
     "scratch": "Claim (d): the same post-training from random weights (`init = \"scratch\"`: no T2I prior, no "
