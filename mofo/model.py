@@ -145,13 +145,15 @@ class ModalityDiT(nn.Module):
         depth_ids: Tensor | None = None,
         t_depth: Tensor | None = None,
         guidance: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor | None]:
+        image_head: bool = True,
+    ) -> tuple[Tensor | None, Tensor | None]:
         """Predict the image velocity and the clean depth.
 
         img: (B, N, C_img) noisy image tokens; txt: (B, L, C_txt) text encoder states;
         depth: (B, M, C_depth) noisy depth tokens or None (T2I mode);
         *_ids: (N|L|M, 4) RoPE positions (`position_ids`); t_*: (B,) in [0, 1], 1 = noise;
         guidance: (B,) distilled CFG scale (`cfg.guidance_embed` models only).
+        image_head: False skips the image head (v_img is None), for i2d, whose image is clean.
         Returns (v_img (B, N, C_img), x0_depth (B, M, p*p) or None). With
         `cfg.image_target == "x"` the image head predicts the clean image and
         `forward` returns the velocity it implies (`x0_to_velocity`), so losses,
@@ -182,8 +184,8 @@ class ModalityDiT(nn.Module):
         for block in self.single_blocks:
             x = self._run(block, x, single_mod, pe)
 
-        v_img = self.final_layer(x[:, n_txt : n_txt + n_img], vec_img)
-        if self.cfg.image_target == "x":
+        v_img = self.final_layer(x[:, n_txt : n_txt + n_img], vec_img) if image_head else None
+        if image_head and self.cfg.image_target == "x":
             v_img = x0_to_velocity(img, v_img, t_img)
         if not use_depth:
             return v_img, None

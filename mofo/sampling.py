@@ -64,7 +64,7 @@ def sample(model, mode: str, txt: Tensor, txt_uncond: Tensor, grid: tuple[int, i
     (`Pipeline.complete` fits it to the measurements).
     refine (joint only): re-estimate depth by an i2d pass on the generated image.
     callback: called as `callback(i, t_img, t_depth, v_img, x0_depth)` after each model
-    evaluation (inspecting the trajectory; the model's clean-depth estimate at step i).
+    evaluation (inspecting the trajectory; the model's clean-depth estimate at step i; v_img is None in i2d).
     mu: the grid's shift (`shift_times`); default the model's `cfg.shift_mu`, the shift it was trained with.
     Returns (image tokens, depth tokens); the clean input is returned as given.
     A model without a depth stream samples images only (`joint`); its depth stays noise.
@@ -104,7 +104,8 @@ def denoise(model, mode: str, x_img: Tensor, x_depth: Tensor, t_img: Tensor, t_d
         if known is not None:
             values, mask = known
             x_depth = torch.where(mask, (1 - t_depth[i]) * values + t_depth[i] * eps_known, x_depth)
-        v, x0 = predict(model, x_img, x_depth, t_img[i].expand(b), t_depth[i].expand(b), txt_in, ids, cfg_scale)
+        v, x0 = predict(model, x_img, x_depth, t_img[i].expand(b), t_depth[i].expand(b), txt_in, ids, cfg_scale,
+                        image_head=mode != "i2d")
         if callback is not None:
             callback(i, float(t_img[i]), float(t_depth[i]), v, x0)
         x_img, x_depth = euler_step(mode, x_img, x_depth, v, x0, t_img[i:i + 2], t_depth[i:i + 2])
@@ -123,9 +124,11 @@ def euler_step(mode: str, x_img: Tensor, x_depth: Tensor, v: Tensor, x0: Tensor 
     return x_img, x_depth
 
 
-def predict(model, x_img, x_depth, t_img, t_depth, txt, ids, cfg_scale: float = 1.0) -> tuple[Tensor, Tensor | None]:
-    """One (classifier-free guided) model evaluation: (v_img, x0_depth or None).
+def predict(model, x_img, x_depth, t_img, t_depth, txt, ids, cfg_scale: float = 1.0,
+            image_head: bool = True) -> tuple[Tensor | None, Tensor | None]:
+    """One (classifier-free guided) model evaluation: (v_img or None, x0_depth or None).
 
+    image_head=False skips the image velocity (None; i2d holds the image clean).
     With guidance, `txt` holds the conditional then the unconditional states
     (2B, L, D) and the prediction is `uncond + s (cond - uncond)` on both streams.
     """
@@ -135,11 +138,13 @@ def predict(model, x_img, x_depth, t_img, t_depth, txt, ids, cfg_scale: float = 
     depth_args = ()
     if model.with_depth:
         depth_args = (twice(depth_input(x_depth, None, model.cfg.depth_mask_input)), depth_ids, twice(t_depth))
-    v, x0 = model(twice(x_img), img_ids, txt, txt_ids, twice(t_img), *depth_args)
+    v, x0 = model(twice(x_img), img_ids, txt, txt_ids, twice(t_img), *depth_args, image_head=image_head)
     if guided:
-        v_c, v_u = v.chunk(2)
-        v = v_u + cfg_scale * (v_c - v_u)
-        if x0 is not None:
-            x_c, x_u = x0.chunk(2)
-            x0 = x_u + cfg_scale * (x_c - x_u)
+        v, x0 = (None if p is None else guide(p, cfg_scale) for p in (v, x0))
     return v, x0
+
+
+def guide(pred: Tensor, scale: float) -> Tensor:
+    """Classifier-free guidance of a (2B, ...) prediction, conditional half first: `u + s (c - u)`."""
+    cond, uncond = pred.chunk(2)
+    return uncond + scale * (cond - uncond)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import randomize
-from mofo.model import ModalityDiT
+from mofo.model import ModalityDiT, position_ids
 from mofo.sampling import sample, timesteps
 
 
@@ -48,6 +48,25 @@ def test_i2d_keeps_image_bit_for_bit(tiny_cfg):
     out_img, depth = sample(model, "i2d", txt, unc, grid, image=image, steps=3, generator=torch.Generator().manual_seed(0))
     assert out_img is image or torch.equal(out_img, image)
     assert depth.shape == (2, 16, 16) and torch.isfinite(depth).all()
+
+
+def test_i2d_skips_the_image_head_and_its_depth_is_unchanged(tiny_cfg):
+    """i2d never asks for the (unused) image velocity; the depth equals that of a forward pass with it."""
+    model, txt, unc, grid = setup(tiny_cfg)
+    image = torch.rand(2, 16, 48) * 2 - 1
+    calls, forward = [], model.forward
+    model.forward = lambda *a, **k: calls.append(k.get("image_head", True)) or forward(*a, **k)
+    _, depth = sample(model, "i2d", txt, unc, grid, image=image, steps=3, cfg_scale=2.0,
+                      generator=torch.Generator().manual_seed(0))
+    assert calls == [False] * 3
+    model.forward = lambda *a, **k: forward(*a, **{**k, "image_head": True})  # the full pass, head computed
+    _, full = sample(model, "i2d", txt, unc, grid, image=image, steps=3, cfg_scale=2.0,
+                     generator=torch.Generator().manual_seed(0))
+    assert torch.equal(depth, full)
+    ids = position_ids(*grid, txt.shape[1])
+    t = torch.ones(2)
+    v, x0 = forward(image, ids[1], txt, ids[0], t * 0, torch.randn(2, 16, 16), ids[2], t, image_head=False)
+    assert v is None and x0.shape == (2, 16, 16)
 
 
 def test_d2i_keeps_depth_bit_for_bit(tiny_cfg):
@@ -150,10 +169,12 @@ def test_every_mode_takes_exact_euler_steps(tiny_cfg, mode, kw):
     assert len(seen) == len(preds) == steps
     for i, (v, x0) in enumerate(preds):
         img, dep = seen[i]
-        nxt_img = img + (t_img[i + 1] - t_img[i]) * v.float()
         nxt_dep = dep + (t_depth[i + 1] - t_depth[i]) * ((dep - x0.float()) / max(t_depth[i].item(), 0.05))
-        if mode in ("i2d", "known"):
+        if mode in ("i2d", "known"):  # the image is held clean; its head is skipped
+            assert v is None
             nxt_img = image
+        else:
+            nxt_img = img + (t_img[i + 1] - t_img[i]) * v.float()
         if mode == "d2i":
             nxt_dep = depth
         if i + 1 < steps:
