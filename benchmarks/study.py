@@ -768,6 +768,8 @@ def plot_scaling(plt, t: dict):
             if pts:
                 ax.plot(*zip(*pts), "o-", label=s)
         ax.set_xscale("log")
+        ax.set_xticks([x(r) for r in rows], [f"{x(r):.3g}" for r in rows])
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
         ax.set_xlabel(label)
         ax.set_ylabel("AbsRel (lower is better)")
         baseline_lines(ax, t.get("scaling" if ax is axes[0] else "data", []))
