@@ -100,8 +100,7 @@ class Budget:
 BUDGET = Budget()
 SMOKE = Budget(
     pre_steps=4, post_steps=2, batch_size=4, widths=(16, 32, 48), head_dim=16, seeds=2, fill_seeds=1, curve_seeds=1,
-    test_images=4,
-    real_images=2,
+    test_images=4, real_images=2,
     sampling_images=3, steps_grid=(1, 2), ensembles=(1, 2), alphas=(0.0, 5.0), joint_seeds=1, joint_steps=2,
     completion_images=2, ckpt_every=2, log_every=1, warmup=1,
     model={"n_double": 1, "n_single": 1, "n_depth_decoder": 1, "resolution": 16, "patch_size": 4,
@@ -183,11 +182,9 @@ def all_arms(study: Study) -> dict[str, Arm]:
     for width in b.widths:
         if width != w:
             arms += [Arm(f"scaling/t2i-w{width}", "pretrain", width)]
-            arms += [Arm(i, "post", width, init=f"scaling/t2i-w{width}", seed=s)
-                     for s, i in enumerate(curve_ids(study, f"scaling/post-w{width}"))]
+            arms += curve_arms(study, f"scaling/post-w{width}", width, f"scaling/t2i-w{width}")
     for m in b.multiples[:-1]:
-        arms += [Arm(f"data/t2i-{m}x", "pretrain", w, multiple=m)]
-        arms += [Arm(i, "post", w, init=f"data/t2i-{m}x", seed=s) for s, i in enumerate(curve_ids(study, f"data/post-{m}x"))]
+        arms += [Arm(f"data/t2i-{m}x", "pretrain", w, multiple=m)] + curve_arms(study, f"data/post-{m}x", w, f"data/t2i-{m}x")
     arms += seeded("sparse/lidar", b.seeds, width=w, init=T2I)[1:]
     arms += seeded("sparse/dense", b.seeds, width=w, init=T2I, overrides={"sensor": "none"})
     arms += seeded("scratch/scratch", b.seeds, width=w, init="scratch")
@@ -205,6 +202,11 @@ def all_arms(study: Study) -> dict[str, Arm]:
 def curve_ids(study: Study, name: str) -> list[str]:
     """The post-training seeds of one scaling / data point: `name`, then `name-s1`, ..."""
     return [name] + [f"{name}-s{s}" for s in range(1, study.budget.curve_seeds)]
+
+
+def curve_arms(study: Study, name: str, width: int, init: str) -> list[Arm]:
+    """The post arms (one per seed) of one scaling / data point, from its pre-training arm `init`."""
+    return [Arm(i, "post", width, init=init, seed=s) for s, i in enumerate(curve_ids(study, name))]
 
 
 def lidar_seeds(study: Study) -> list[str]:
