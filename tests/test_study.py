@@ -2,7 +2,6 @@
 import json
 import math
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,14 +22,13 @@ def smoke(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("study")
     flags = ["--smoke", "--root", str(tmp / "runs"), "--data-dir", str(tmp / "data"), "--json", str(tmp / "study.json"),
              "--out-dir", str(tmp / "docs")]
-    start = time.perf_counter()
     assert study.main(["--part", "sparse", "--jobs", "2", *flags]) == 0  # child processes, two at a time
     assert study.main(["--part", "all", "--report", *flags]) == 0  # the rest in this process
-    return tmp, flags, time.perf_counter() - start
+    return tmp, flags
 
 
 def test_every_part_reports_finite_numbers_with_baselines(smoke):
-    tmp, _, seconds = smoke
+    tmp, _ = smoke
     data = json.loads((tmp / "study.json").read_text())
     assert set(data["parts"]) == {*DEPTH_TABLES, "sampling", "joint", "completion"}
     for name, rows in data["parts"].items():
@@ -41,11 +39,10 @@ def test_every_part_reports_finite_numbers_with_baselines(smoke):
     assert {r["seeds"] for r in data["parts"]["sparse"] if "seeds" in r} == {2}
     assert {r["ensemble"] for r in data["parts"]["sampling"]} == set(study.SMOKE.ensembles)
     assert set(data["claims"]) == {"a", "b", "c", "d"} and data["recipe"]["flow"]["sparse_fill"] == "noise"
-    assert seconds < 170
 
 
 def test_report_writes_markdown_and_plots(smoke):
-    tmp, _, _ = smoke
+    tmp, _ = smoke
     md = (tmp / "docs" / "results.md").read_text()
     assert "Not yet run" not in md and "--part scaling" in md
     assert {p.name for p in (tmp / "docs").glob("study_*.png")} == {"study_scaling.png", "study_ablations.png",
@@ -53,10 +50,11 @@ def test_report_writes_markdown_and_plots(smoke):
 
 
 def test_rerun_skips_finished_arms(smoke):
-    _, flags, _ = smoke
-    start = time.perf_counter()
+    tmp, flags = smoke
+    files = lambda: {f: f.stat().st_mtime_ns for f in (tmp / "runs").rglob("*") if f.is_file()}
+    before = files()
     assert study.main(["--part", "scaling", *flags]) == 0
-    assert time.perf_counter() - start < 5
+    assert files() == before  # no arm trained, evaluated or wrote anything again
 
 
 def test_recipe_reaches_every_arm_and_sizes_span_8x():
