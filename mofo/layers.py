@@ -77,8 +77,9 @@ class QKNorm(nn.Module):
 class RoPE(nn.Module):
     """Rotary tables over N position axes (METHOD §3: modality, row, col, text index).
 
-    ids: (L, N) -> (cos, sin), each (1, 1, L, head_dim / 2), float32. Rotation
-    acts on adjacent pairs (x[2i], x[2i+1]), as in the FLUX reference.
+    ids: (L, N) -> (cos, sin), each (1, 1, L, head_dim), float32, laid out for `apply_rope`: pair i's
+    angle at dims 2i and 2i+1, the sine negated at 2i. Rotation acts on adjacent pairs
+    (x[2i], x[2i+1]), as in the FLUX reference.
     """
 
     def __init__(self, axes_dim: tuple[int, ...], theta: int):
@@ -91,15 +92,22 @@ class RoPE(nn.Module):
             freqs = 1.0 / self.theta ** (torch.arange(0, dim, 2, device=ids.device, dtype=torch.float64) / dim)
             angles.append(ids[:, i].double()[:, None] * freqs[None])
         angle = torch.cat(angles, dim=-1).float()[None, None]
-        return angle.cos(), angle.sin()
+        cos, sin = angle.cos(), angle.sin()
+        return cos.repeat_interleave(2, dim=-1), rearrange([-sin, sin], "two ... d -> ... (d two)")
+
+
+def swap_pairs(x: Tensor) -> Tensor:
+    """(..., D) -> (..., D) with x[2i] and x[2i+1] exchanged."""
+    return x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
 
 
 def apply_rope(x: Tensor, pe: tuple[Tensor, Tensor]) -> Tensor:
-    """x: (B, H, L, D) -> same shape, rotated in float32."""
-    cos, sin = pe
-    x0, x1 = rearrange(x.float(), "... (d two) -> two ... d", two=2)
-    out = torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)
-    return out.flatten(-2).type_as(x)
+    """x: (B, H, L, D) -> same shape and dtype: (x[2i] cos - x[2i+1] sin, x[2i] sin + x[2i+1] cos) per pair.
+
+    Computed in x's dtype (the tables are cast to it), so bf16 inputs need no float32 copies.
+    """
+    cos, sin = (t.to(x.dtype) for t in pe)
+    return torch.addcmul(x * cos, swap_pairs(x), sin)
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor, pe: tuple[Tensor, Tensor]) -> Tensor:

@@ -35,6 +35,31 @@ def test_rope_rotates_adjacent_pairs_by_position_times_frequency():
             torch.testing.assert_close(out[0, 0, pos, 2 * pair : 2 * pair + 2], want)
 
 
+def rope_float64(x: torch.Tensor, ids: torch.Tensor, axes_dim: tuple[int, ...], theta: float) -> torch.Tensor:
+    """RoPE written out in float64: pair i of axis a turns by ids[:, a] / theta ** (2j / dim_a)."""
+    freqs = torch.cat([theta ** -(torch.arange(0, d, 2, dtype=torch.float64) / d) for d in axes_dim])
+    axis = torch.cat([torch.full((d // 2,), a) for a, d in enumerate(axes_dim)])
+    angle = ids.double()[:, axis] * freqs  # (L, D / 2)
+    x0, x1 = x.double()[..., 0::2], x.double()[..., 1::2]
+    out = torch.empty(x.shape, dtype=torch.float64)
+    out[..., 0::2] = x0 * angle.cos() - x1 * angle.sin()
+    out[..., 1::2] = x0 * angle.sin() + x1 * angle.cos()
+    return out
+
+
+def test_rope_matches_a_float64_reference_in_fp32_and_bf16():
+    g = torch.Generator().manual_seed(0)
+    axes_dim, theta = (4, 4, 8), 2000
+    ids = torch.randint(0, 64, (10, 3), generator=g).float()
+    x = torch.randn(2, 3, 10, 16, generator=g)
+    pe = RoPE(axes_dim, theta)(ids)
+    for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 4e-2)):
+        xd = x.to(dtype)
+        out = apply_rope(xd, pe)
+        assert out.dtype == dtype
+        torch.testing.assert_close(out.double(), rope_float64(xd, ids, axes_dim, theta), rtol=tol, atol=tol)
+
+
 def test_attention_is_softmax_qk_v_at_position_zero():
     q, k, v = (torch.randn(1, 2, 3, 4) for _ in range(3))
     zero = RoPE((2, 2), 100)(torch.zeros(3, 2))  # no rotation
