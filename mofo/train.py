@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import (
-    latest_checkpoint, load_checkpoint, load_strict, load_training_state, publish_final, save_training_checkpoint,
+    latest_checkpoint, load_checkpoint, load_image_stream, load_strict, load_training_state, publish_final, save_training_checkpoint,
 )
 from .codecs import DepthCodec, make_image_codec
 from .config import ModelConfig, get_preset, upgrade_keys
@@ -60,7 +60,8 @@ class TrainConfig:
     stage: str = "pretrain"  # "pretrain" (T2I, no depth) or "post" (Modality Forcing)
     preset: str = "tiny"
     model: dict = field(default_factory=dict)  # overrides of the preset's ModelConfig fields
-    init: str = ""  # post: the pre-trained T2I checkpoint folder, or "scratch" (a random T2I model, no teacher)
+    init: str = ""  # post: the pre-trained T2I checkpoint folder, or "scratch" (a random T2I model, no teacher);
+    # pretrain: optional warm start from a checkpoint's image stream (a joint model's depth stream is dropped)
     vae_path: str = ""  # local VAE folder, for latent-space models (docs/pretrained.md)
     text_path: str = ""  # local text-encoder folder, for encoders that do not ship with a package
     # data
@@ -188,6 +189,8 @@ def build_models(cfg: TrainConfig) -> tuple[ModalityDiT, ModalityDiT | None]:
     from its random image stream, as from a checkpoint) without a teacher: no self-distillation.
     """
     if cfg.stage == "pretrain":
+        if cfg.init:  # warm start: new optimiser and schedule, the weights of an earlier model
+            return load_image_stream(cfg.init, cfg.model), None
         model_cfg = get_preset(cfg.preset).replace(**cfg.model, with_depth=False)
         return ModalityDiT(model_cfg), None
     if not cfg.init:

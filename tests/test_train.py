@@ -230,6 +230,32 @@ def test_post_training_config_describes_the_weights(pretrained, tmp_path):
     assert config["sampling"] == SamplingConfig().to_dict()
 
 
+def test_pretraining_warm_starts_from_a_joint_models_image_stream(pretrained, tmp_path):
+    """`init` in pre-training takes a checkpoint's text-to-image weights (a joint model's depth
+    stream dropped, float16 weights cast to float32) and trains on from them."""
+    from mofo.checkpoint import save_checkpoint
+    from mofo.train import build_models
+
+    joint = load_checkpoint(pretrained)[0].add_depth_stream(copy_image=True).half()
+    save_checkpoint(joint, tmp_path / "joint")
+    cfg = make_train_config(write_config(tmp_path), {"stage": "pretrain", "init": str(tmp_path / "joint"),
+                                                      "steps": 2, "model.image_target": "x"})
+    model, teacher = build_models(cfg)
+    assert teacher is None and not model.with_depth and model.training and model.cfg.image_target == "x"
+    joint_sd = joint.state_dict()
+    sd = model.state_dict()
+    assert not any("depth" in k for k in sd) and len(sd) < len(joint_sd)
+    for k, v in sd.items():
+        assert v.dtype == torch.float32 and torch.equal(v, joint_sd[k].float()), k
+    warm, config = load_checkpoint(train(cfg, tmp_path / "warm"))
+    assert not warm.with_depth and warm.cfg.image_target == "x" and config["train"]["init"] == str(tmp_path / "joint")
+    broken = {k: v for k, v in joint_sd.items() if k != "depth_in.weight"}
+    from mofo.checkpoint import write_safetensors
+    write_safetensors(tmp_path / "joint" / "model.safetensors", broken)
+    with pytest.raises(ValueError, match="depth_in.weight"):
+        build_models(cfg)
+
+
 def test_post_training_from_scratch_and_regression(tmp_path):
     from mofo.train import build_models
 
