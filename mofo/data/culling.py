@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 
@@ -36,8 +37,15 @@ def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
 
 
+def sqrt(x: torch.Tensor) -> torch.Tensor:
+    """The correctly rounded square root (numpy's, the CPU's IEEE instruction): the same bits on
+    every machine. torch's float32 `sqrt` goes through MKL's vector math, whose AVX-512 path is
+    not exact, so renders differed between machines. CPU tensors, no autograd."""
+    return torch.from_numpy(np.sqrt(x.numpy()))
+
+
 def normalize(v: torch.Tensor) -> torch.Tensor:
-    return v / torch.sqrt(dot(v, v)).unsqueeze(-1)
+    return v / sqrt(dot(v, v)).unsqueeze(-1)
 
 
 _CORNER = torch.tensor([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)])

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from mofo.data.culling import sqrt
+
 PALETTE = {
     "red": (0.85, 0.15, 0.12), "orange": (0.95, 0.5, 0.1), "yellow": (0.95, 0.85, 0.2),
     "green": (0.2, 0.65, 0.25), "teal": (0.1, 0.6, 0.6), "blue": (0.15, 0.3, 0.85),
@@ -53,7 +55,7 @@ def _speckle(u, v, w):
 
 
 def _wood(u, v, w):
-    ring = torch.sqrt(u * u + w * w) + 0.3 * _hash(torch.floor(u * 0.25).long(), torch.floor(v).long(),
+    ring = sqrt(u * u + w * w) + 0.3 * _hash(torch.floor(u * 0.25).long(), torch.floor(v).long(),
                                                      torch.floor(w).long())
     return 0.6 + 0.4 * (ring - torch.floor(ring))
 

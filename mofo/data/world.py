@@ -17,7 +17,8 @@ Families (`WorldConfig.family`): "open" (primitives on a floor or ground), "room
 (`sample_graph`), the single source of truth for captions and tests; `Scene.from_graphs`
 stacks graphs into tensors for the renderer. Rendering uses only correctly rounded float
 ops (+ - * / sqrt, min, floor) and integer hashes, elementwise over (scene, ray, object), so
-a scene renders bit-identically whatever batch, chunk or thread count it is rendered in.
+a scene renders bit-identically whatever batch, chunk, thread count or CPU it is rendered on
+(`culling.sqrt`: torch's own float32 sqrt is not correctly rounded on AVX-512).
 Only (ray, object) pairs that pass the conservative tests of `mofo/data/culling.py` are
 intersected exactly, which changes no result.
 """
@@ -33,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from mofo.data.culling import (Cull, camera_rects, dot, light_rects, near_camera, near_light, normalize,
+from mofo.data.culling import (Cull, camera_rects, dot, light_rects, near_camera, near_light, normalize, sqrt,
                                slot_near, bound, group_bound)
 from mofo.data.scenes import SHAPES, SKIES, open_graph, room_graph, street_graph  # noqa: F401 (SHAPES: API)
 from mofo.data.textures import PALETTE, PATTERNS, _hash, patterns
@@ -413,7 +414,7 @@ def _enter(o, d, slot: Slots) -> torch.Tensor:
     a = torch.where(flat, 1.0, a)
     tc = -b / a
     qh = _quadric(slot, ox + tc * dx, oy + tc * dy, oz + tc * dz)
-    half = torch.sqrt(torch.clamp(-qh / a, min=0))
+    half = sqrt(torch.clamp(-qh / a, min=0))
     inf = torch.full_like(a, math.inf)
     whole = (a < 0) & (qh <= 0)  # a line through a cone's apex: inside throughout
     enter = torch.where(a > 0, torch.where(qh <= 0, tc - half, inf), torch.where(whole | (dy > 0), -inf, tc + half))
@@ -639,7 +640,7 @@ def _shade(scene: Scene, d, t, sid):
     albedo = _gather(scene.rgb, sid) * tex[..., None]
     point = scene.point[:, None, None]
     to_light = torch.where(point, scene.light[:, None] - p, scene.light[:, None].expand_as(p))
-    dist = torch.where(scene.point[:, None], torch.sqrt(dot(to_light, to_light)), math.inf)
+    dist = torch.where(scene.point[:, None], sqrt(dot(to_light, to_light)), math.inf)
     light = normalize(to_light)
     lambert = torch.clamp(dot(n, light), min=0)
     # Only surfaces that face the light can be shadowed (lit is 0 for the others either way).
@@ -660,7 +661,7 @@ def _shade(scene: Scene, d, t, sid):
     vis = 1 / (1 + scene.fog[:, None] * t) ** 2
     colour = colour * vis[..., None] + scene.fog_rgb[:, None] * (1 - vis)[..., None]
     elev = torch.clamp(d[..., 1], 0, 1)
-    sky = scene.sky[:, None, 0] + (scene.sky[:, None, 1] - scene.sky[:, None, 0]) * torch.sqrt(elev)[..., None]
+    sky = scene.sky[:, None, 0] + (scene.sky[:, None, 1] - scene.sky[:, None, 0]) * sqrt(elev)[..., None]
     return torch.clamp(torch.where(sky_t[..., None], sky, colour), 0, 1)
 
 
@@ -673,7 +674,7 @@ def _rays(scene: Scene, uv: torch.Tensor):
     """
     x = uv[..., 0] / scene.focal[:, 0, None]
     y = uv[..., 1] / scene.focal[:, 1, None]
-    norm = torch.sqrt(x * x + y * y + 1)
+    norm = sqrt(x * x + y * y + 1)
     right, down, forward = scene.cam[:, None, 0], scene.cam[:, None, 1], scene.cam[:, None, 2]
     d = [(x * right[:, :, i] + y * down[:, :, i] + forward[:, :, i]) / norm for i in range(3)]
     return torch.stack(d, dim=-1), 1 / norm
