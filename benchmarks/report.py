@@ -5,7 +5,8 @@
 
 `rows` is a list of dicts (one per table row, same keys); the JSON holds the rows plus
 the git commit, torch version and thread count the numbers were measured with, and any
-keyword given. Written atomically.
+keyword given. Written atomically. A report of several tables prints each as it is ready,
+`publish(rows, None, title=...)`, then saves them all at once, `publish(None, path, a=rows_a, b=rows_b)`.
 """
 from __future__ import annotations
 
@@ -44,10 +45,14 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def publish(rows: list[dict], json_path: str | Path | None, title: str = "", **meta) -> dict:
-    """Print the table (under `title`) and write `{**provenance, **meta, "rows": rows}` to `json_path`."""
-    data = {**provenance(), **meta, "rows": rows}
-    print((f"{title}\n" if title else "") + table(rows))
+def publish(rows: list[dict] | None, json_path: str | Path | None, title: str = "", **meta) -> dict:
+    """Print the table (under `title`) and write `{**provenance, **meta, "rows": rows}` to `json_path`.
+
+    `rows=None` prints no table and leaves "rows" out of the JSON."""
+    data = {**provenance(), **meta}
+    if rows is not None:
+        data["rows"] = rows
+        print((f"{title}\n" if title else "") + table(rows))
     if json_path is not None:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         write_json(json_path, data)

@@ -320,9 +320,11 @@ def train_arm(study: Study, arm: Arm) -> Path:
 
 def log_time(run: Path, seconds: float) -> None:
     """Add this call's wall seconds to RUN/study_time.json (resumed runs add up)."""
+    from mofo.files import write_json
+
     path = run / "study_time.json"
     before = json.loads(path.read_text())["seconds"] if path.is_file() else 0.0
-    path.write_text(json.dumps({"seconds": before + seconds}))
+    write_json(path, {"seconds": before + seconds})
 
 
 def train_summary(run: Path) -> dict:
@@ -733,6 +735,8 @@ def plot_all(tables: dict, out_dir: Path) -> list[Path]:
     """docs/study_{scaling,ablations,sampling}.png from the tables that exist; returns the paths written."""
     import matplotlib
 
+    from mofo.files import atomic_write
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -741,7 +745,7 @@ def plot_all(tables: dict, out_dir: Path) -> list[Path]:
         fig = draw(plt, tables)
         if fig is not None:
             path = out_dir / f"study_{name}.png"
-            fig.savefig(path, dpi=100, bbox_inches="tight")
+            atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
             plt.close(fig)
             written.append(path)
     return written
@@ -898,9 +902,7 @@ def write_markdown(study: Study, tables: dict, claims: dict, plots: list[Path], 
 
 def report(study: Study, json_path: Path, docs: Path) -> dict:
     """Tables of every part that has results (printed through report.publish), JSON, plots and docs/results.md."""
-    from report import provenance, publish
-
-    from mofo.files import write_json
+    from report import publish
 
     base = baselines(study) if (study.data_dir / "test" / "test.json").is_file() else {}
     tables = {}
@@ -909,13 +911,12 @@ def report(study: Study, json_path: Path, docs: Path) -> dict:
     for name, rows in tables.items():
         publish(rows, None, title=f"\n== {name}")
     claims = {k: fn(tables) for k, (_, fn) in CLAIMS.items()}
-    data = {**provenance(), "recipe": asdict(study.recipe), "budget": asdict(study.budget), "baselines": base,
-            "parts": tables, "claims": {k: {"verdict": v, "evidence": e} for k, (v, e) in claims.items()}}
-    write_json(json_path, data)
+    data = publish(None, json_path, recipe=asdict(study.recipe), budget=asdict(study.budget), baselines=base,
+                   parts=tables, claims={k: {"verdict": v, "evidence": e} for k, (v, e) in claims.items()})
     docs.mkdir(parents=True, exist_ok=True)
     plots = plot_all(tables, docs)
     write_markdown(study, tables, claims, plots, docs / "results.md")
-    print(f"wrote {json_path}, {docs / 'results.md'} and {len(plots)} plot(s)")
+    print(f"wrote {docs / 'results.md'} and {len(plots)} plot(s)")
     return data
 
 

@@ -22,6 +22,9 @@ import sys
 import time
 from pathlib import Path
 
+from mofo.files import write_json
+from report import publish
+
 ARMS = {  # name -> preset, model overrides, steps per stage (pre-training = post-training)
     "tiny-32-4": ("tiny", {}, 1600),
     "small-32-4": ("small", {"resolution": 32, "patch_size": 4, "image_channels": 48}, 1000),
@@ -64,7 +67,7 @@ def run_arm(name: str, root: str, realdata: str):
     result = {"arm": name, "preset": preset, "model": model, "steps": steps,
               "train_minutes": (train_seconds(base / "pretrain") + train_seconds(base / "post")) / 60,
               **score(base / "post" / "final", root, realdata)}
-    (base / "result.json").write_text(json.dumps(result, indent=2))
+    write_json(base / "result.json", result)
     print(json.dumps(result, indent=2))
 
 
@@ -84,17 +87,20 @@ def score(model: Path, root: str, realdata: str) -> dict:
     return out
 
 
-def report(path: str):
-    rows = [json.loads(p.read_text()) for p in sorted(Path("runs/sweep").glob("*/result.json"))]
-    if not rows:
+def table_row(r: dict) -> dict:
+    """One arm's result as a flat table row."""
+    return {"arm": r["arm"], "params (M)": r["params"] / 1e6, "steps": r["steps"], "train min": r["train_minutes"],
+            "synth AbsRel": r["synth"]["abs_rel"], "delta1": r["synth"]["delta1"],
+            "real AbsRel": r.get("realdata", {}).get("abs_rel", float("nan"))}
+
+
+def report(path: str) -> dict:
+    """The table of finished arms; the JSON holds their results as "arms"."""
+    arms = [json.loads(p.read_text()) for p in sorted(Path("runs/sweep").glob("*/result.json"))]
+    if not arms:
         sys.exit("no finished arms under runs/sweep; run some with --run NAME first")
-    print(f"{'arm':<12}{'params':>9}{'steps':>7}{'train min':>10}{'synth AbsRel':>13}{'delta1':>8}{'real AbsRel':>12}")
-    for r in rows:
-        real = r.get("realdata", {}).get("abs_rel", float("nan"))
-        print(f"{r['arm']:<12}{r['params'] / 1e6:>8.1f}M{r['steps']:>7}{r['train_minutes']:>10.1f}"
-              f"{r['synth']['abs_rel']:>13.4f}{r['synth']['delta1']:>8.4f}{real:>12.4f}")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(rows, indent=2))
+    publish([table_row(r) for r in arms], None, title="model size and token layout at equal compute")
+    return publish(None, path, arms=arms)
 
 
 def main():

@@ -11,7 +11,6 @@ resolution table and the write.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import tempfile
@@ -23,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from mofo.data import SynthDataset, WorldConfig, render_scenes, scene_seed
 from mofo.data.shards import write_split
+from report import publish
 
 
 def single(res: int, n: int, batch: int, family: str = "open") -> float:
@@ -67,30 +67,23 @@ def main() -> None:
     args = ap.parse_args()
     # res: (samples, batch); enough samples that worker start-up (~0.5 s) is a small share
     sizes = {} if args.only_families else {32: (16384, 256), 64: (8192, 128), 256: (256, 16)}
-    rows = []
-    for res, (n, batch) in sizes.items():
-        rows.append({"res": res, "single": single(res, n, batch),
-                     "workers": loader(res, n, batch, args.workers)})
-    print(f"{'res':>5} {'1 process (samples/s)':>22} {f'{args.workers} workers (samples/s)':>22}")
-    for r in rows:
-        print(f"{r['res']:>5} {r['single']:>22.0f} {r['workers']:>22.0f}")
-    families = []
-    for family in ("open", "room", "street", "mix"):
-        n = args.family_count
-        families.append({"family": family, "res": 64, "single": single(64, n, 128, family),
-                         "workers": loader(64, n, 128, args.workers, family)})
-    print(f"{'family':>7} {'1 process at 64 px':>22} {f'{args.workers} workers at 64 px':>22}")
-    for r in families:
-        print(f"{r['family']:>7} {r['single']:>22.0f} {r['workers']:>22.0f}")
-    result = {"threads": torch.get_num_threads(), "workers": args.workers, "render": rows, "families": families,
-              "load": os.getloadavg()}
+    columns = (f"samples/s; single: 1 process, {torch.get_num_threads()} thread(s); "
+               f"workers: DataLoader, {args.workers} worker process(es) of 1 thread")
+    rows = [{"res": res, "single": single(res, n, batch), "workers": loader(res, n, batch, args.workers)}
+            for res, (n, batch) in sizes.items()]
+    if rows:
+        publish(rows, None, title=f"open family, {columns}")
+    n = args.family_count
+    families = [{"family": family, "res": 64, "single": single(64, n, 128, family),
+                 "workers": loader(64, n, 128, args.workers, family)} for family in ("open", "room", "street", "mix")]
+    publish(families, None, title=f"64 px, {columns}")
+    result = {"workers": args.workers, "render": rows, "families": families, "load": os.getloadavg()}
     if not args.only_families:
         seconds = write(args.write_count, args.workers)
         print(f"write {args.write_count} samples at 64 px with {args.workers} workers: {seconds:.1f} s "
               f"({args.write_count / seconds:.0f} samples/s)")
         result["write"] = {"count": args.write_count, "res": 64, "seconds": seconds}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1))
+    publish(None, args.json, **result)
 
 
 if __name__ == "__main__":

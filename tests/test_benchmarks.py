@@ -1,4 +1,4 @@
-"""benchmarks/report.py: the table and the JSON every benchmark script writes."""
+"""benchmarks/report.py: the table and the JSON every benchmark script writes (sweep.py and world.py through it)."""
 import json
 import sys
 from pathlib import Path
@@ -6,7 +6,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+import sweep  # noqa: E402
+import world  # noqa: E402
 from report import publish, table  # noqa: E402
+
+PROVENANCE = ("commit", "torch", "threads")
 
 
 def test_publish_prints_a_table_and_writes_provenance(tmp_path, capsys):
@@ -22,3 +26,25 @@ def test_publish_prints_a_table_and_writes_provenance(tmp_path, capsys):
 def test_table_aligns_columns_of_mixed_rows():
     lines = table([{"a": "x", "b": 1.0}, {"a": "longer"}]).splitlines()
     assert len({len(line) for line in lines}) == 1 and lines[2].split() == ["longer"]
+
+
+def test_sweep_report_keeps_each_arm_result_and_adds_provenance(tmp_path, monkeypatch, capsys):
+    arm = {"arm": "tiny-32-4", "preset": "tiny", "model": {}, "steps": 4, "train_minutes": 1.5, "params": 2_600_000,
+           "synth": {"abs_rel": 0.29, "delta1": 0.57, "n": 4}}
+    (tmp_path / "runs/sweep/tiny-32-4").mkdir(parents=True)
+    (tmp_path / "runs/sweep/tiny-32-4/result.json").write_text(json.dumps(arm))
+    monkeypatch.chdir(tmp_path)
+    sweep.report("sweep.json")
+    saved = json.loads((tmp_path / "sweep.json").read_text())
+    assert saved["arms"] == [arm] and all(saved[k] for k in PROVENANCE)
+    assert "synth AbsRel" in capsys.readouterr().out
+
+
+def test_world_families_json_carries_provenance(tmp_path, monkeypatch):
+    out = tmp_path / "world.json"
+    argv = ["world.py", "--only-families", "--family-count", "2", "--workers", "1", "--json", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    world.main()
+    saved = json.loads(out.read_text())
+    assert all(saved[k] for k in PROVENANCE) and saved["workers"] == 1 and saved["render"] == []
+    assert [r["family"] for r in saved["families"]] == ["open", "room", "street", "mix"] and "load" in saved

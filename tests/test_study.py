@@ -57,6 +57,13 @@ def test_rerun_skips_finished_arms(smoke):
     assert files() == before  # no arm trained, evaluated or wrote anything again
 
 
+def test_report_of_an_empty_study_carries_provenance(tmp_path):
+    s = study.Study(tmp_path / "runs", tmp_path / "data", realdata="none", smoke=True, budget=study.SMOKE)
+    study.report(s, tmp_path / "study.json", tmp_path / "docs")
+    data = json.loads((tmp_path / "study.json").read_text())
+    assert all(data[k] for k in ("commit", "torch", "threads")) and data["parts"] == {} and "claims" in data
+
+
 def test_recipe_reaches_every_arm_and_sizes_span_8x():
     s = study.Study()
     arms = study.all_arms(s)
