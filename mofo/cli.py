@@ -412,7 +412,7 @@ def run_eval(args):
         raise UsageError("--grey-input applies when the model runs (not with --predictions or --baseline)")
     if args.depth_scale is not None and args.benchmark != "folder":
         raise UsageError("--depth-scale applies to --benchmark folder only")
-    kw = {} if args.depth_scale is None else {"depth_scale": 1 / args.depth_scale}  # the loader divides
+    kw = {} if args.depth_scale is None else {"depth_scale": args.depth_scale}
     dataset = open_benchmark(args.benchmark, args.root, **kw)
     if args.predictions is not None:
         report = evaluate_saved(dataset, args.predictions, limit=args.limit, alignment=args.align)

@@ -10,46 +10,23 @@ from __future__ import annotations
 import json
 import os
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .data.viz import colorize_depth
 from .data.world import focal_from_fov
-from .files import atomic_folder, is_image_file
+from .files import atomic_folder, is_image_file, open_image
 
-MAX_PIXELS = 40_000_000  # refuse larger inputs (e.g. 8k x 5k) rather than exhausting memory
 MIN_SIDE = 8  # smaller images carry no layout to read depth from
 EDGE_RTOL, EDGE_SIDE, EDGE_RTOL_MAX = 0.04, 512, 0.5  # depth-edge filter (METHOD §9): 0.04 at 512 px, wider below
-
-
-def _open(path: str | Path) -> Image.Image:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    try:
-        with warnings.catch_warnings():  # our own limit below, not PIL's decompression-bomb warning
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
-        if img.width * img.height > MAX_PIXELS:
-            raise ValueError(f"{path} is {img.width}x{img.height}, above the limit of {MAX_PIXELS:,} pixels "
-                             "(40 megapixels)")
-        img.load()
-    except UnidentifiedImageError:
-        raise ValueError(f"{path} is not an image") from None
-    except Image.DecompressionBombError:
-        raise ValueError(f"{path} is above the limit of {MAX_PIXELS:,} pixels (40 megapixels)") from None
-    except (OSError, SyntaxError) as e:
-        raise ValueError(f"{path} could not be decoded ({e})") from None
-    return img
 
 
 def load_image(path: str | Path) -> np.ndarray:
     """Any image file -> uint8 (H, W, 3). Grayscale, palette, RGBA (composited on white)
     and 16-bit images are converted. Each side must be at least MIN_SIDE pixels."""
-    img = _open(path)
+    img = open_image(path)
     if min(img.size) < MIN_SIDE:
         raise ValueError(f"{path} is {img.width}x{img.height} pixels; an image needs at least {MIN_SIDE} a side")
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
@@ -78,7 +55,7 @@ def load_depth(path: str | Path, scale: float = 1.0) -> np.ndarray:
         except ValueError as e:
             raise ValueError(f"{path} is not a plain .npy array ({e})") from None
     else:
-        depth = np.asarray(_open(path), dtype=np.float64) * scale
+        depth = np.asarray(open_image(path), dtype=np.float64) * scale
     depth = np.squeeze(np.asarray(depth, dtype=np.float64))
     if depth.ndim != 2:
         raise ValueError(f"{path}: depth must be one channel (H, W), got shape {depth.shape}")

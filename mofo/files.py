@@ -1,5 +1,6 @@
-"""Files on disk: written atomically (readers never see half a file or half a folder), and
-which suffixes are images. Imports nothing of mofo; every layer may use it.
+"""Files on disk: written atomically (readers never see half a file or half a folder), which
+suffixes are images, and opening an image under a size limit. Imports nothing of mofo; every
+layer may use it.
 """
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 # Image files we read (PIL decodes them all); folder scans keep these suffixes.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+MAX_PIXELS = 40_000_000  # refuse larger inputs (e.g. 8k x 5k) rather than exhausting memory
 
 
 def is_depth_file(path: Path) -> bool:
@@ -22,6 +25,35 @@ def is_depth_file(path: Path) -> bool:
 def is_image_file(path: Path) -> bool:
     """What a folder scan reads as an image: an image suffix, and not a depth map beside one."""
     return path.suffix.lower() in IMAGE_SUFFIXES and not is_depth_file(path)
+
+
+def open_image(path: str | Path):
+    """The decoded PIL image at `path`; one-line FileNotFoundError / ValueError for a missing file,
+    a non-image, a broken file, or one above MAX_PIXELS (our limit, not PIL's bomb warning)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    too_big = f"above the limit of {MAX_PIXELS:,} pixels (40 megapixels)"
+    try:
+        with warnings.catch_warnings():  # our own limit below, not PIL's decompression-bomb warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        try:
+            if img.width * img.height > MAX_PIXELS:
+                raise ValueError(f"{path} is {img.width}x{img.height}, {too_big}")
+            img.load()
+        except BaseException:
+            img.close()  # PIL holds the file open until the pixels are read
+            raise
+    except UnidentifiedImageError:
+        raise ValueError(f"{path} is not an image") from None
+    except Image.DecompressionBombError:
+        raise ValueError(f"{path} is {too_big}") from None
+    except (OSError, SyntaxError) as e:
+        raise ValueError(f"{path} could not be decoded ({e})") from None
+    return img
 
 
 def atomic_write(path: str | Path, write) -> None:

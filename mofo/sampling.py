@@ -51,9 +51,10 @@ def timesteps(num_steps: int, mode: str, mu: float, log2_alpha: float | None = N
 @torch.no_grad()
 def sample(model, mode: str, txt: Tensor, txt_uncond: Tensor, grid: tuple[int, int], *,
            image: Tensor | None = None, depth: Tensor | None = None, known: tuple[Tensor, Tensor] | None = None,
-           steps: int = 50, cfg_scale: float = 1.0, mu: float | None = None, log2_alpha: float | None = None,
+           steps: int, cfg_scale: float = 1.0, mu: float | None = None, log2_alpha: float | None = None,
            refine: bool = False, generator: torch.Generator | None = None, callback=None) -> tuple[Tensor, Tensor]:
-    """Euler sampling of image and depth tokens.
+    """Euler sampling of image and depth tokens in `steps` steps (no default here: a mode's default
+    lives in `SamplingConfig`, which `Pipeline` reads).
 
     txt: (B, L, D) conditional text states; txt_uncond: (1, L, D), the encoding of "".
     grid: (h, w) token grid. image: (B, N, C_img) clean tokens for `i2d`;

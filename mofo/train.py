@@ -37,10 +37,11 @@ from pathlib import Path
 import torch
 
 from .checkpoint import (
-    latest_checkpoint, load_checkpoint, load_image_stream, load_strict, load_training_state, publish_final, save_training_checkpoint,
+    latest_checkpoint, load_checkpoint, load_image_stream, load_strict, load_training_state, publish_final,
+    save_training_checkpoint,
 )
 from .codecs import DepthCodec, make_image_codec
-from .config import ModelConfig, get_preset, upgrade_keys
+from .config import ModelConfig, SamplingConfig, get_preset, upgrade_keys
 from .data.loader import make_loader
 from .distributed import (
     all_finite, close_distributed, mean_over_ranks, setup_distributed, shard_model, sync_context, use_bf16,
@@ -94,6 +95,7 @@ class TrainConfig:
     keep: int = 2  # checkpoints kept (the newest)
     sample_every: int = 500
     sample_steps: int = 10
+    sample_cfg: float = 2.0  # guidance of the sample grid's joint and d2i rows (i2d: SamplingConfig.depth_cfg)
     log_every: int = 10
     max_bad_steps: int = 20  # consecutive non-finite losses before aborting
     flow: FlowConfig = FlowConfig()
@@ -453,7 +455,7 @@ def sample_grid(ema, fixed: dict, cfg: TrainConfig, text, image_codec, depth_cod
         modes += [("i2d", {"image": image}), ("d2i", {"depth": tokens})]
     for mode, inputs in modes:
         img_t, depth_t = sample(ema, mode, txt, unc, grid, steps=cfg.sample_steps, generator=g,
-                                cfg_scale=1.0 if mode == "i2d" else 2.0, **inputs)
+                                cfg_scale=SamplingConfig.depth_cfg if mode == "i2d" else cfg.sample_cfg, **inputs)
         rgb = image_codec.decode(img_t.float(), *grid)
         cells = []
         for i in range(rgb.shape[0]):

@@ -1,3 +1,7 @@
+import struct
+import warnings
+import zlib
+
 import pytest
 import torch
 
@@ -46,3 +50,22 @@ def camera_points(out: dict, b: int):
     v, u = np.nonzero(out["valid"][b, 0].numpy())
     z = out["depth"][b, 0].double().numpy()[v, u]
     return z, np.stack([(u + 0.5 - k[0, 2]) / k[0, 0] * z, (v + 0.5 - k[1, 2]) / k[1, 1] * z, z], 1)
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares a size and holds no pixel data (enough for PIL to read the size)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+
+
+def assert_refuses_huge(read):
+    """`read()` of a `png_header(10_000, 10_000)` file raises our one-line 40 MP error, and PIL's
+    DecompressionBombWarning (PIL warns above 89 MP) is not shown."""
+    from PIL import Image
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="above the limit of 40,000,000 pixels"):
+            read()
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]

@@ -5,15 +5,14 @@ stderr (`mofo VERB: error: ...`) that contains the given text, and no run folder
 left behind. A new flag joins the table with its bad values.
 """
 import json
-import struct
 import warnings
-import zlib
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from conftest import png_header
 from mofo.cli import main
 
 # (argv, the text the error line must hold); {name} is a file made by `files`, {ckpt} the tiny checkpoint
@@ -23,6 +22,8 @@ BAD = [
     (["depth", "{text}"], "not an image"),
     (["depth", "{tiny_image}"], "needs at least 8 a side"),
     (["depth", "{huge}"], "above the limit of 40,000,000 pixels"),
+    (["eval", "--benchmark", "folder", "--root", "{huge_bench}", "--baseline", "ramp"],
+     "above the limit of 40,000,000 pixels"),
     (["image", "--depth", "{nan}"], "NaN"),
     (["image", "--depth", "{zero}"], "all zero"),
     (["complete", "--image", "{image}", "--sparse-depth", "{small_sparse}"],
@@ -41,6 +42,7 @@ BAD = [
     (["train", "--out", "{tmp}/run", "--set", "flow.p_joint"], "--set expects KEY=VALUE"),
     # devices
     (["generate", "--prompt", "x", "--device", "banana"], "unknown device 'banana'"),
+    (["depth", "{image}", "--device", "cuda"], "is not available: this machine has no CUDA GPU (use --device cpu)"),
     (["depth", "{image}", "--device", "cuda:7"], "not available"),
     (["demo", "--device", "banana"], "unknown device 'banana'"),
     # numbers, checked at parse time
@@ -73,13 +75,6 @@ BAD = [
 OUT_COMMANDS = ("generate", "depth", "image", "complete")
 
 
-def png_header(width: int, height: int) -> bytes:
-    """A PNG that declares a size and holds no pixel data (enough for PIL to read the size)."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, tiny_ckpt):
     tmp = tmp_path_factory.mktemp("inputs")
@@ -87,6 +82,10 @@ def files(tmp_path_factory, tiny_ckpt):
     Image.fromarray(rng.integers(0, 255, (42, 56, 3), dtype=np.uint8)).save(tmp / "image.png")
     Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp / "tiny_image.png")
     (tmp / "huge.png").write_bytes(png_header(10_000, 10_000))
+    (tmp / "huge_bench" / "rgb").mkdir(parents=True)
+    (tmp / "huge_bench" / "rgb" / "huge.png").write_bytes(png_header(10_000, 10_000))
+    (tmp / "huge_bench" / "depth").mkdir()
+    np.save(tmp / "huge_bench" / "depth" / "huge.npy", np.ones((4, 4), np.float32))
     (tmp / "text.txt").write_text("hello")
     np.save(tmp / "nan.npy", np.full((4, 4), np.nan, np.float32))
     np.save(tmp / "zero.npy", np.zeros((4, 4), np.float32))
@@ -109,15 +108,17 @@ def run(argv, capsys) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("argv,message", BAD, ids=[" ".join(a[:2]) + f" #{i}" for i, (a, _) in enumerate(BAD)])
 def test_bad_input_fails_cleanly(argv, message, files, tmp_path, capsys):
-    if "cuda:7" in argv and torch.cuda.device_count() > 7:
-        pytest.skip("this machine has 8 GPUs")
+    if ("cuda" in argv and torch.cuda.is_available()) or ("cuda:7" in argv and torch.cuda.device_count() > 7):
+        pytest.skip("this machine has the GPU")
     argv = [a.format(tmp=tmp_path, **files) for a in argv]
     if argv[0] in OUT_COMMANDS and "--out" not in argv:
         argv += ["--out", str(tmp_path / "out")]
     if argv[0] in OUT_COMMANDS + ("eval",) and "--model" not in argv and "--baseline" not in argv:
         argv += ["--model", files["ckpt"]]
     before = set(tmp_path.rglob("*"))
-    code, err, _ = run(argv, capsys)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # any warning (PIL's DecompressionBombWarning on the huge rows) would
+        code, err, _ = run(argv, capsys)  # be a second line on stderr: `main` prints warnings there
     assert code == 2, err
     assert err.count("\n") == 1 and err.startswith("mofo") and ": error: " in err, err
     assert message in err, err
@@ -133,6 +134,13 @@ def test_defaults_are_recorded_and_long_prompts_warn(files, tmp_path, capsys):
     assert err.startswith("mofo generate: warning: the prompt is 10000 tokens long; the model reads its first 8")
     meta = json.loads(next(tmp_path.glob("*/metadata.json")).read_text())
     assert (meta["steps"], meta["cfg"], meta["log2_alpha"]) == (3, 4.0, 5.0)  # the checkpoint's steps, the defaults
+
+
+def test_bundled_text_encoder_loads_without_a_progress_bar(files, tmp_path, capsys):
+    """A prompt makes `mofo depth` load the bundled model's MiniLM encoder; transformers' "Loading
+    weights" bar stays off (mofo/text.py), so stderr stays empty."""
+    code, err, _ = run(["depth", files["image"], "--prompt", "a room", "--out", str(tmp_path)], capsys)
+    assert code == 0 and err == "", err  # e.g. no "Loading weights: 100%|..." line
 
 
 def test_depth_in_a_folder_skips_depth_maps(files, tmp_path, capsys):

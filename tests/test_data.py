@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from conftest import assert_refuses_huge, png_header
 from mofo.cli import main
 from mofo.data import FolderDataset, ShardDataset, SynthDataset, colorize_depth, open_dataset
 from mofo.data.datasets import crop_resize
@@ -114,6 +115,15 @@ def test_folder_dataset(tmp_path):
     assert a["image"].shape == (3, 20, 20) and (a["depth"] == 2.5).all() and a["valid_mask"].all()
     assert torch.allclose(b["depth"], torch.tensor(1.5))
     assert not c["valid_mask"].any() and (c["depth"] == 0).all() and c["caption"] == "a caption"
+
+
+def test_folder_dataset_refuses_huge_images_without_a_pil_warning(tmp_path):
+    (tmp_path / "a.png").write_bytes(png_header(10_000, 10_000))
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "b.png")
+    (tmp_path / "b_depth.png").write_bytes(png_header(10_000, 10_000))
+    ds = FolderDataset(tmp_path, res=8)
+    assert_refuses_huge(lambda: ds[0])  # the image
+    assert_refuses_huge(lambda: ds[1])  # the depth map beside it
 
 
 def test_open_dataset_kinds(shards, tmp_path):

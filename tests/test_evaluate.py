@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import assert_refuses_huge, png_header
 from mofo.cli import main
 from mofo.data import benchmarks as bm
 from mofo.evaluate import (METRICS, align, baseline_depth, depth_metrics, eval_mask, evaluate, evaluate_saved, load_prediction,
                            score_sample)
+from mofo.export import load_depth
 
 REALDATA = bm.RealData.default_root
 rng = np.random.default_rng(0)
@@ -310,9 +312,30 @@ def test_folder_png_scale_and_npy(tmp_path):
     write_png16(tmp_path / "depth" / "a.png", np.full((4, 5), 512))
     write_rgb(tmp_path / "rgb" / "b.jpg", random_rgb(4, 5))
     np.save(tmp_path / "depth" / "b.npy", np.full((4, 5), np.nan, np.float32))
-    ds = bm.open_benchmark("folder", tmp_path, depth_scale=256.0)
+    ds = bm.open_benchmark("folder", tmp_path, depth_scale=1 / 256)  # metres = value * depth_scale
     assert [ds[i]["key"] for i in range(2)] == ["a", "b"]
     assert (ds[0]["depth"] == 2.0).all() and not ds[1]["valid_mask"].any()
+
+
+def test_cli_depth_scale_multiplies_like_mofo_image(tmp_path, monkeypatch):
+    """`mofo eval --benchmark folder --depth-scale S` reads PNG value v as v * S metres, as
+    `mofo image --depth-scale S` (`export.load_depth`) does."""
+    values = rng.integers(1, 4000, (12, 16))
+    write_rgb(tmp_path / "rgb" / "a.png", random_rgb(12, 16))
+    write_png16(tmp_path / "depth" / "a.png", values)
+    opened, real = [], bm.open_benchmark
+    monkeypatch.setattr(bm, "open_benchmark", lambda *a, **kw: opened.append(real(*a, **kw)) or opened[-1])
+    assert main(["eval", "--benchmark", "folder", "--root", str(tmp_path), "--baseline", "constant",
+                 "--depth-scale", "0.004"]) == 0
+    depth = opened[0][0]["depth"][0].numpy()
+    np.testing.assert_allclose(depth, values * 0.004, rtol=1e-6)
+    np.testing.assert_allclose(depth, load_depth(tmp_path / "depth" / "a.png", 0.004), rtol=1e-6)
+
+
+def test_readers_refuse_huge_images_without_a_pil_warning(tmp_path):
+    (tmp_path / "huge.png").write_bytes(png_header(10_000, 10_000))
+    for read in (bm.read_rgb, bm.read_png16):
+        assert_refuses_huge(lambda: read(tmp_path / "huge.png"))
 
 
 def test_folder_exr(tmp_path):

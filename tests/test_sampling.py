@@ -42,6 +42,13 @@ def setup(cfg, b=2):
     return model, txt, torch.zeros(1, cfg.txt_len, cfg.txt_dim), (4, 4)
 
 
+def test_steps_have_no_default_of_their_own(tiny_cfg):
+    """A mode's default step count lives in `SamplingConfig` (read by `Pipeline`), not in `sample`."""
+    model, txt, unc, grid = setup(tiny_cfg)
+    with pytest.raises(TypeError, match="steps"):
+        sample(model, "joint", txt, unc, grid)
+
+
 def test_i2d_keeps_image_bit_for_bit(tiny_cfg):
     model, txt, unc, grid = setup(tiny_cfg)
     image = torch.rand(2, 16, 48) * 2 - 1

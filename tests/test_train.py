@@ -216,6 +216,29 @@ def test_config_keys_of_older_runs_still_read(tmp_path):
     assert not hasattr(cfg.flow, "mu")
 
 
+def test_sample_grid_takes_its_steps_and_guidance_from_the_configs(monkeypatch):
+    """The preview grid samples with `TrainConfig.sample_steps` / `sample_cfg`, its i2d row with
+    `SamplingConfig.depth_cfg` (no numbers of its own)."""
+    from mofo import sampling
+    from mofo.codecs import DepthCodec, make_image_codec
+    from mofo.model import ModalityDiT
+    from mofo.text import load_text_encoder
+    from mofo.train import TrainConfig, sample_grid
+
+    calls, real = [], sampling.sample
+    monkeypatch.setattr(sampling, "sample", lambda *a, **kw: calls.append((a[1], kw["steps"], kw["cfg_scale"]))
+                        or real(*a, **kw))
+    g = torch.Generator().manual_seed(0)
+    fixed = {"image": torch.rand(2, 3, 16, 16, generator=g), "depth": torch.rand(2, 1, 16, 16, generator=g) + 1,
+             "valid_mask": torch.ones(2, 1, 16, 16, dtype=torch.bool), "caption": ["a", "b"]}
+    codec = make_image_codec(TINY)
+    png = sample_grid(ModalityDiT(TINY.replace(with_depth=True)), fixed, TrainConfig(sample_steps=2, sample_cfg=3.5),
+                      load_text_encoder("bytes", TINY.txt_dim, TINY.txt_len), codec, DepthCodec(TINY.patch_size),
+                      (16 // codec.downsample,) * 2, "cpu")
+    assert calls == [("joint", 2, 3.5), ("i2d", 2, SamplingConfig().depth_cfg), ("d2i", 2, 3.5)]
+    assert png.shape == (3 * 16, 4 * 16, 3)
+
+
 def test_post_training_config_describes_the_weights(pretrained, tmp_path):
     """[model] overrides build the model from the final config: a change the weights cannot take
     fails at once; one they can take is saved and loads back."""

@@ -27,7 +27,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from mofo.data.shards import ShardReader
-from mofo.files import IMAGE_SUFFIXES
+from mofo.files import IMAGE_SUFFIXES, open_image
 
 
 # --------------------------------------------------------------------------- protocol
@@ -80,7 +80,7 @@ OUTDOOR_SPEC = EvalSpec(1e-3, 80.0, GARG_CROP)  # LiDAR frames of KITTI
 
 def read_rgb(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """(H, W, 3) uint8; `size` = (W, H) resizes bilinearly (ScanNet colour to depth resolution)."""
-    img = Image.open(path).convert("RGB")
+    img = open_image(path).convert("RGB")
     if size is not None and img.size != size:
         img = img.resize(size, Image.BILINEAR)
     return np.asarray(img)
@@ -88,7 +88,7 @@ def read_rgb(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
 
 def read_png16(path: Path) -> np.ndarray:
     """Raw values of a 16-bit PNG/PGM as (H, W) float64 (PIL decodes PGM big-endian, as the spec says)."""
-    return np.asarray(Image.open(path)).astype(np.float64)
+    return np.asarray(open_image(path)).astype(np.float64)
 
 
 def read_exr(path: Path) -> np.ndarray:
@@ -369,14 +369,14 @@ class DIODE(Benchmark):
 class Folder(Benchmark):
     """Generic pairs: `rgb/<stem>.{png,jpg}` + `depth/<stem>.{png,npy,exr}`.
 
-    PNG depth is 16-bit with depth = value / depth_scale (1000: millimetres);
+    PNG depth is 16-bit with depth = value * depth_scale (metres; 0.001: millimetres);
     `.npy` and `.exr` hold metres. 0, negative and non-finite values are invalid.
     """
 
     name = "folder"
     layout = "rgb/<stem>.png|jpg and depth/<stem>.png|npy|exr"
 
-    def __init__(self, root: str | Path, depth_scale: float = 1000.0, spec: EvalSpec = EvalSpec(1e-3, math.inf)):
+    def __init__(self, root: str | Path, depth_scale: float = 1e-3, spec: EvalSpec = EvalSpec(1e-3, math.inf)):
         self.depth_scale, self.spec = depth_scale, spec
         super().__init__(root)
 
@@ -391,7 +391,7 @@ class Folder(Benchmark):
     def _load(self, item: tuple[Path, Path]) -> dict:
         rgb, path = item
         if path.suffix == ".png":
-            depth = read_png16(path) / self.depth_scale
+            depth = read_png16(path) * self.depth_scale
         elif path.suffix == ".npy":
             depth = np.load(path).astype(np.float64).squeeze()
         else:

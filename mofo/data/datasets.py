@@ -17,14 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch.utils.data import Dataset
 
 from mofo.data.benchmarks import BENCHMARKS, open_benchmark
 from mofo.data.sensors import make_sensor
 from mofo.data.shards import ShardReader
 from mofo.data.world import OBJ0, WorldConfig, render_scenes, scene_seed
-from mofo.files import IMAGE_SUFFIXES, is_image_file
+from mofo.files import IMAGE_SUFFIXES, is_image_file, open_image
 from mofo.seeds import mix_seed
 
 
@@ -154,14 +153,14 @@ class FolderDataset(Dataset):
         if npy.exists():
             depth = np.load(npy).astype(np.float32)
         elif png.exists():
-            depth = np.asarray(Image.open(png)).astype(np.float32) * self.depth_scale
+            depth = np.asarray(open_image(png)).astype(np.float32) * self.depth_scale
         else:
             depth = np.zeros(shape, np.float32)
         return torch.from_numpy(np.nan_to_num(depth.squeeze(), nan=0.0, posinf=0.0))[None]
 
     def __getitem__(self, i: int) -> dict:
         path = self.images[i]
-        image = torch.from_numpy(np.asarray(Image.open(path).convert("RGB")).copy()).permute(2, 0, 1).float() / 255
+        image = torch.from_numpy(np.asarray(open_image(path).convert("RGB")).copy()).permute(2, 0, 1).float() / 255
         depth = self._depth(path, image.shape[-2:])
         text = path.with_suffix(".txt")
         sample = {"image": image, "depth": depth.clamp(min=0), "valid_mask": depth > 0,
