@@ -61,7 +61,7 @@ class TrainConfig:
     stage: str = "pretrain"  # "pretrain" (T2I, no depth) or "post" (Modality Forcing)
     preset: str = "tiny"
     model: dict = field(default_factory=dict)  # overrides of the preset's ModelConfig fields
-    init: str = ""  # post: the pre-trained T2I checkpoint folder, or "scratch" (a random T2I model, no teacher);
+    init: str = ""  # post: a T2I checkpoint folder, a joint one (continued), or "scratch" (random T2I, no teacher);
     # pretrain: optional warm start from a checkpoint's image stream (a joint model's depth stream is dropped)
     vae_path: str = ""  # local VAE folder, for latent-space models (docs/pretrained.md)
     text_path: str = ""  # local text-encoder folder, for encoders that do not ship with a package
@@ -187,6 +187,9 @@ def supervise(batch: dict, cfg: TrainConfig, rng: Draws, step: int) -> dict:
 def build_models(cfg: TrainConfig) -> tuple[ModalityDiT, ModalityDiT | None]:
     """(model, teacher): a fresh T2I model, or the post-training start point and its frozen T2I teacher.
 
+    Post-training from a T2I checkpoint adds the depth stream (a copy of the image stream); from
+    a joint checkpoint it continues that model, with its image stream as the teacher.
+
     `init = "scratch"` post-trains a randomly initialised model of the preset (depth stream copied
     from its random image stream, as from a checkpoint) without a teacher: no self-distillation.
     """
@@ -200,14 +203,14 @@ def build_models(cfg: TrainConfig) -> tuple[ModalityDiT, ModalityDiT | None]:
     if cfg.init == "scratch":  # the from-scratch control: the same start point built on random T2I weights
         model_cfg = get_preset(cfg.preset).replace(**cfg.model, with_depth=False)
         return ModalityDiT(model_cfg).add_depth_stream(copy_image=True), None
-    t2i, _ = load_checkpoint(cfg.init)
-    if t2i.with_depth:
-        raise ValueError(f"--init {cfg.init} already has a depth stream; pass a text-to-image checkpoint")
+    start, _ = load_checkpoint(cfg.init)
     if cfg.model:  # build from the final config, so that the saved config describes the weights
-        t2i = load_strict(t2i.cfg.replace(**cfg.model), t2i.state_dict(), f"--init {cfg.init} with the [model] overrides")
-    t2i.train()
-    teacher = copy.deepcopy(t2i).eval().requires_grad_(False)
-    return t2i.add_depth_stream(copy_image=True), teacher
+        start = load_strict(start.cfg.replace(**cfg.model), start.state_dict(), f"--init {cfg.init} with the [model] overrides")
+    start = start.float().train()
+    if start.with_depth:  # continue post-training a joint model; its image stream as it is now is the teacher
+        return start, load_image_stream(cfg.init, cfg.model).eval().requires_grad_(False)
+    teacher = copy.deepcopy(start).eval().requires_grad_(False)
+    return start.add_depth_stream(copy_image=True), teacher
 
 
 # ----------------------------------------------------------------------------- the loop

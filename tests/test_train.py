@@ -279,6 +279,26 @@ def test_pretraining_warm_starts_from_a_joint_models_image_stream(pretrained, tm
         build_models(cfg)
 
 
+def test_post_training_continues_a_joint_model(pretrained, tmp_path):
+    """`--stage post --init JOINT` keeps the joint model's weights (depth stream included, float16
+    cast to float32) and takes its image stream, frozen, as the self-distillation teacher."""
+    from mofo.checkpoint import save_checkpoint
+    from mofo.train import build_models
+
+    joint = load_checkpoint(pretrained)[0].add_depth_stream(copy_image=True)
+    torch.nn.init.normal_(joint.depth_final_layer.linear.weight)  # a trained depth head is not zero
+    save_checkpoint(joint.half(), tmp_path / "joint")
+    cfg = make_train_config(write_config(tmp_path), {"stage": "post", "init": str(tmp_path / "joint"), "steps": 1})
+    model, teacher = build_models(cfg)
+    assert model.with_depth and model.training and not teacher.with_depth and not teacher.training
+    for k, v in model.state_dict().items():
+        assert v.dtype == torch.float32 and torch.equal(v, joint.state_dict()[k].float()), k
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v, joint.state_dict()[k].float()) and not v.requires_grad, k
+    assert load_checkpoint(train(cfg, tmp_path / "more"))[0].with_depth
+    assert "loss_distill" in metrics(tmp_path / "more")[0]
+
+
 def test_post_training_from_scratch_and_regression(tmp_path):
     from mofo.train import build_models
 
