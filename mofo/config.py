@@ -124,13 +124,14 @@ class SamplingConfig(_Data):
     log2_alpha: float = 5.0  # joint tilt (METHOD §7): a > 1 resolves the image first
     depth_steps: int = 20  # depth (i2d)
     depth_cfg: float = 1.0  # guidance of depth: 1 = off
+    joint_depth_cfg: float = 1.0  # guidance of the depth stream in generate (joint); the image takes `cfg`
     complete_steps: int = 20  # complete (i2d with measurements imposed; unguided)
 
     def __post_init__(self):
         for key in ("steps", "depth_steps", "complete_steps"):
             if getattr(self, key) < 1:
                 raise ValueError(f"sampling {key} must be >= 1, got {getattr(self, key)}")
-        for key in ("cfg", "depth_cfg"):
+        for key in ("cfg", "depth_cfg", "joint_depth_cfg"):
             if getattr(self, key) < 0:
                 raise ValueError(f"sampling {key} must be >= 0, got {getattr(self, key)}")
 

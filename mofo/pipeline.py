@@ -166,7 +166,8 @@ class Pipeline:
         txt, unc = self._text([prompt])
         log2_alpha = self.sampling.log2_alpha if log2_alpha is None else log2_alpha
         img, depth = self._sample("joint", txt, unc, self.grid, steps=self._steps(steps),
-                                  cfg_scale=self.sampling.cfg if cfg is None else cfg, log2_alpha=log2_alpha,
+                                  cfg_scale=self.sampling.cfg if cfg is None else cfg,
+                                  depth_cfg_scale=self.sampling.joint_depth_cfg, log2_alpha=log2_alpha,
                                   refine=refine, generator=self._generator(seed))
         rgb = self.image_codec.decode(img.float(), *self.grid).cpu()
         return to_uint8(rgb[0]), self._decode_depth(depth)[0, 0].numpy()

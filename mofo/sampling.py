@@ -51,8 +51,9 @@ def timesteps(num_steps: int, mode: str, mu: float, log2_alpha: float | None = N
 @torch.no_grad()
 def sample(model, mode: str, txt: Tensor, txt_uncond: Tensor, grid: tuple[int, int], *,
            image: Tensor | None = None, depth: Tensor | None = None, known: tuple[Tensor, Tensor] | None = None,
-           steps: int, cfg_scale: float = 1.0, mu: float | None = None, log2_alpha: float | None = None,
-           refine: bool = False, generator: torch.Generator | None = None, callback=None) -> tuple[Tensor, Tensor]:
+           steps: int, cfg_scale: float = 1.0, depth_cfg_scale: float | None = None, mu: float | None = None,
+           log2_alpha: float | None = None, refine: bool = False, generator: torch.Generator | None = None,
+           callback=None) -> tuple[Tensor, Tensor]:
     """Euler sampling of image and depth tokens in `steps` steps (no default here: a mode's default
     lives in `SamplingConfig`, which `Pipeline` reads).
 
@@ -67,6 +68,8 @@ def sample(model, mode: str, txt: Tensor, txt_uncond: Tensor, grid: tuple[int, i
     callback: called as `callback(i, t_img, t_depth, v_img, x0_depth)` after each model
     evaluation (inspecting the trajectory; the model's clean-depth estimate at step i; v_img is None in i2d).
     mu: the grid's shift (`shift_times`); default the model's `cfg.shift_mu`, the shift it was trained with.
+    cfg_scale guides the image stream; depth_cfg_scale the depth stream (None: cfg_scale; 1: the
+    conditional estimate, what `Pipeline.generate` uses: guided depth disagrees with its own image).
     Returns (image tokens, depth tokens); the clean input is returned as given.
     A model without a depth stream samples images only (`joint`); its depth stays noise.
     """
@@ -74,7 +77,7 @@ def sample(model, mode: str, txt: Tensor, txt_uncond: Tensor, grid: tuple[int, i
     t_img, t_depth = (t.to(txt.device, torch.float32) for t in timesteps(steps, mode, mu, log2_alpha))
     x_img, x_depth = initial_state(model.cfg, mode, txt.shape[0], grid, image, depth, generator, txt.device)
     x_img, x_depth = denoise(model, mode, x_img, x_depth, t_img, t_depth, txt, txt_uncond, grid,
-                             known=known, cfg_scale=cfg_scale, callback=callback)
+                             known=known, cfg_scale=cfg_scale, depth_cfg_scale=depth_cfg_scale, callback=callback)
     if refine and mode == "joint":
         _, x_depth = sample(model, "i2d", txt, txt_uncond, grid, image=x_img, steps=steps, mu=mu, generator=generator)
     return x_img, x_depth
@@ -94,18 +97,19 @@ def initial_state(cfg, mode: str, b: int, grid: tuple[int, int], image: Tensor |
 
 def denoise(model, mode: str, x_img: Tensor, x_depth: Tensor, t_img: Tensor, t_depth: Tensor, txt: Tensor,
             txt_uncond: Tensor, grid: tuple[int, int], *, known: tuple[Tensor, Tensor] | None = None,
-            cfg_scale: float = 1.0, callback=None) -> tuple[Tensor, Tensor]:
+            cfg_scale: float = 1.0, depth_cfg_scale: float | None = None, callback=None) -> tuple[Tensor, Tensor]:
     """The Euler loop over the grids `t_img`, `t_depth` (S + 1,), from the states x_img, x_depth
     (`sample` documents `known` and `callback`). Returns the states at the last grid point."""
     b = txt.shape[0]
     eps_known = x_depth.clone() if known is not None else None  # the known part's noise: the initial draw
-    txt_in = torch.cat([txt, txt_uncond.expand(b, -1, -1)]) if cfg_scale != 1.0 else txt
+    scales = (cfg_scale, cfg_scale if depth_cfg_scale is None else depth_cfg_scale)
+    txt_in = torch.cat([txt, txt_uncond.expand(b, -1, -1)]) if scales != (1.0, 1.0) else txt
     ids = position_ids(*grid, txt.shape[1], txt.device)
     for i in range(len(t_img) - 1):
         if known is not None:
             values, mask = known
             x_depth = torch.where(mask, (1 - t_depth[i]) * values + t_depth[i] * eps_known, x_depth)
-        v, x0 = predict(model, x_img, x_depth, t_img[i].expand(b), t_depth[i].expand(b), txt_in, ids, cfg_scale,
+        v, x0 = predict(model, x_img, x_depth, t_img[i].expand(b), t_depth[i].expand(b), txt_in, ids, *scales,
                         image_head=mode != "i2d")
         if callback is not None:
             callback(i, float(t_img[i]), float(t_depth[i]), v, x0)
@@ -126,26 +130,29 @@ def euler_step(mode: str, x_img: Tensor, x_depth: Tensor, v: Tensor, x0: Tensor 
 
 
 def predict(model, x_img, x_depth, t_img, t_depth, txt, ids, cfg_scale: float = 1.0,
-            image_head: bool = True) -> tuple[Tensor | None, Tensor | None]:
+            depth_cfg_scale: float | None = None, image_head: bool = True) -> tuple[Tensor | None, Tensor | None]:
     """One (classifier-free guided) model evaluation: (v_img or None, x0_depth or None).
 
     image_head=False skips the image velocity (None; i2d holds the image clean).
     With guidance, `txt` holds the conditional then the unconditional states
-    (2B, L, D) and the prediction is `uncond + s (cond - uncond)` on both streams.
+    (2B, L, D) and each stream's prediction is `uncond + s (cond - uncond)`, s = cfg_scale for
+    the image, depth_cfg_scale (None: cfg_scale) for depth.
     """
     txt_ids, img_ids, depth_ids = ids
-    guided = cfg_scale != 1.0
+    depth_cfg_scale = cfg_scale if depth_cfg_scale is None else depth_cfg_scale
+    guided = (cfg_scale, depth_cfg_scale) != (1.0, 1.0)
     twice = (lambda x: torch.cat([x, x])) if guided else (lambda x: x)
     depth_args = ()
     if model.with_depth:
         depth_args = (twice(depth_input(x_depth, None, model.cfg.depth_mask_input)), depth_ids, twice(t_depth))
     v, x0 = model(twice(x_img), img_ids, txt, txt_ids, twice(t_img), *depth_args, image_head=image_head)
     if guided:
-        v, x0 = (None if p is None else guide(p, cfg_scale) for p in (v, x0))
+        v, x0 = (None if p is None else guide(p, s) for p, s in ((v, cfg_scale), (x0, depth_cfg_scale)))
     return v, x0
 
 
 def guide(pred: Tensor, scale: float) -> Tensor:
-    """Classifier-free guidance of a (2B, ...) prediction, conditional half first: `u + s (c - u)`."""
+    """Classifier-free guidance of a (2B, ...) prediction, conditional half first: `u + s (c - u)`
+    (s = 1: the conditional half exactly)."""
     cond, uncond = pred.chunk(2)
-    return uncond + scale * (cond - uncond)
+    return cond if scale == 1.0 else uncond + scale * (cond - uncond)

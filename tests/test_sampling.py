@@ -122,6 +122,19 @@ def test_cfg_matches_manual_combination(tiny_cfg):
         assert torch.allclose(g_, u_ + s * (c_ - u_), atol=1e-5)
 
 
+def test_depth_guidance_is_separate_from_image_guidance(tiny_cfg):
+    """`depth_cfg_scale` guides the depth stream alone: at 1 the depth of a guided joint step is
+    the conditional pass's exactly, while the image is still uncond + s (cond - uncond)."""
+    model, txt, unc, grid = setup(tiny_cfg, b=1)
+    s = 3.0
+    run = lambda t, **kw: sample(model, "joint", t, unc, grid, steps=1, generator=torch.Generator().manual_seed(0), **kw)
+    img, depth = run(txt, cfg_scale=s, depth_cfg_scale=1.0)
+    (c_img, c_depth), (u_img, _) = run(txt), run(unc)
+    torch.testing.assert_close(depth, c_depth, atol=1e-6, rtol=1e-6)  # a batch of 2 vs 1: rounding only
+    assert torch.allclose(img, u_img + s * (c_img - u_img), atol=1e-5)
+    assert not torch.allclose(run(txt, cfg_scale=s)[1], c_depth)  # None: depth guided like the image
+
+
 def test_last_step_returns_x0_prediction(tiny_cfg):
     """With one step from t=1 to 0, the Euler update lands exactly on the x0 prediction."""
     model, txt, unc, grid = setup(tiny_cfg)
