@@ -125,20 +125,14 @@ def read_state_dict(path: str | Path, device: str | torch.device = "cpu") -> dic
     return state
 
 
-def load_image_stream(path: str | Path, overrides: dict | None = None) -> ModalityDiT:
-    """The text-to-image part of a checkpoint, in float32 and train mode: a joint model's depth
-    stream is dropped (the image stream, text path and heads are kept as they are).
-
-    `overrides` replace config fields the weights can take (e.g. `image_target`); the
-    checkpoint is validated whole first, so a joint model with a missing depth key still fails.
-    """
-    model, _ = load_checkpoint(path)
-    cfg = model.cfg.replace(**(overrides or {}), with_depth=False)
+def image_stream(model: ModalityDiT, source: str) -> ModalityDiT:
+    """The text-to-image part of `model` (a joint model's depth stream dropped; image stream, text
+    path and heads as they are) as a new float32 model in train mode sharing no storage with it."""
+    cfg = model.cfg.replace(with_depth=False)
     with torch.device("meta"):
         expected = ModalityDiT(cfg).state_dict()
     state = model.state_dict()
-    t2i = load_strict(cfg, {k: state[k] for k in expected if k in state}, f"the image stream of {path}")
-    return t2i.float().train()
+    return load_strict(cfg, {k: state[k].clone() for k in expected}, f"the image stream of {source}").float().train()
 
 
 def load_strict(cfg: ModelConfig, state: dict[str, Tensor], source: str) -> ModalityDiT:

@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import (
-    latest_checkpoint, load_checkpoint, load_image_stream, load_strict, load_training_state, publish_final,
+    image_stream, latest_checkpoint, load_checkpoint, load_strict, load_training_state, publish_final,
     save_training_checkpoint,
 )
 from .codecs import DepthCodec, make_image_codec
@@ -195,7 +195,7 @@ def build_models(cfg: TrainConfig) -> tuple[ModalityDiT, ModalityDiT | None]:
     """
     if cfg.stage == "pretrain":
         if cfg.init:  # warm start: new optimiser and schedule, the weights of an earlier model
-            return load_image_stream(cfg.init, cfg.model), None
+            return image_stream(load_init(cfg), cfg.init), None
         model_cfg = get_preset(cfg.preset).replace(**cfg.model, with_depth=False)
         return ModalityDiT(model_cfg), None
     if not cfg.init:
@@ -203,14 +203,20 @@ def build_models(cfg: TrainConfig) -> tuple[ModalityDiT, ModalityDiT | None]:
     if cfg.init == "scratch":  # the from-scratch control: the same start point built on random T2I weights
         model_cfg = get_preset(cfg.preset).replace(**cfg.model, with_depth=False)
         return ModalityDiT(model_cfg).add_depth_stream(copy_image=True), None
-    start, _ = load_checkpoint(cfg.init)
-    if cfg.model:  # build from the final config, so that the saved config describes the weights
-        start = load_strict(start.cfg.replace(**cfg.model), start.state_dict(), f"--init {cfg.init} with the [model] overrides")
-    start = start.float().train()
+    start = load_init(cfg)
     if start.with_depth:  # continue post-training a joint model; its image stream as it is now is the teacher
-        return start, load_image_stream(cfg.init, cfg.model).eval().requires_grad_(False)
+        return start, image_stream(start, cfg.init).eval().requires_grad_(False)
     teacher = copy.deepcopy(start).eval().requires_grad_(False)
     return start.add_depth_stream(copy_image=True), teacher
+
+
+def load_init(cfg: TrainConfig) -> ModalityDiT:
+    """The `init` checkpoint as a float32 model in train mode, built from the final config
+    (`[model]` overrides applied), so that the saved config describes the weights."""
+    start, _ = load_checkpoint(cfg.init)
+    if cfg.model:
+        start = load_strict(start.cfg.replace(**cfg.model), start.state_dict(), f"--init {cfg.init} with the [model] overrides")
+    return start.float().train()
 
 
 # ----------------------------------------------------------------------------- the loop

@@ -295,6 +295,8 @@ def test_post_training_continues_a_joint_model(pretrained, tmp_path):
         assert v.dtype == torch.float32 and torch.equal(v, joint.state_dict()[k].float()), k
     for k, v in teacher.state_dict().items():
         assert torch.equal(v, joint.state_dict()[k].float()) and not v.requires_grad, k
+    student = model.state_dict()
+    assert all(v.data_ptr() != student[k].data_ptr() for k, v in teacher.state_dict().items())  # frozen apart
     assert load_checkpoint(train(cfg, tmp_path / "more"))[0].with_depth
     assert "loss_distill" in metrics(tmp_path / "more")[0]
 
