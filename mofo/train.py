@@ -357,7 +357,7 @@ def accumulate_gradients(s: Setup, cfg: TrainConfig, loader, step: int, rank: in
         batch = supervise(next(loader), cfg, rng, m)
         if s.fixed is None:
             s.fixed = {k: v[:4] for k, v in batch.items()}
-        tokens = encode_batch(batch, cfg, rng, s.text, s.image_codec, s.depth_codec, s.grid, device)
+        tokens = encode_batch(batch, cfg, rng, s.text, s.image_codec, s.depth_codec, s.grid, device, s.bf16)
         with sync_context(s.model, a == cfg.grad_accum - 1), torch.autocast(device.type, torch.bfloat16, enabled=s.bf16):
             out = training_losses(s.forward, tokens, cfg.flow, rng, s.teacher, s.model_cfg)
         (out["loss"] / cfg.grad_accum).backward()
@@ -423,12 +423,17 @@ def update_ema(ema, model, decay: float):
         e.lerp_(p.detach(), 1 - decay)
 
 
-def encode_batch(batch: dict, cfg: TrainConfig, rng: Draws, text, image_codec, depth_codec, grid, device) -> dict:
-    """Samples -> model tokens: image tokens, text states (captions dropped to ""), depth tokens."""
+def encode_batch(batch: dict, cfg: TrainConfig, rng: Draws, text, image_codec, depth_codec, grid, device,
+                 bf16: bool = False) -> dict:
+    """Samples -> model tokens: image tokens, text states (captions dropped to ""), depth tokens.
+
+    bf16: run the frozen text encoder under bf16 autocast (states returned as float32). The DiT's
+    `txt_in` rounds them to bf16 under autocast anyway; on MiniLM it halves a quarter of a
+    pre-training step (docs/performance.md)."""
     image = batch["image"].to(device)
     captions = drop_captions(batch["caption"], cfg.flow.caption_dropout, rng)
-    with torch.no_grad():
-        txt = text(captions)
+    with torch.no_grad(), torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+        txt = text(captions).float()
     tokens = {"img": image_codec.encode(image), "txt": txt, "grid": grid}
     h, w = grid
     tokens["ids"] = position_ids(h, w, txt.shape[1], device)

@@ -317,3 +317,28 @@ def test_post_training_from_scratch_and_regression(tmp_path):
     assert post.with_depth and config["train"]["init"] == "scratch" and config["train"]["flow"]["regression"]
     rows = metrics(tmp_path / "scratch")
     assert all(r["loss_img"] == 0 and "loss_distill" not in r for r in rows)
+
+
+def test_encode_batch_runs_the_text_encoder_in_bf16_when_training_in_bf16():
+    """bf16 text states: float32 out, within bf16 rounding of the fp32 states, and not identical
+    (so autocast reached the encoder's matmuls)."""
+    from mofo.codecs import DepthCodec, ImageCodec
+    from mofo.flow import Draws, FlowConfig
+    from mofo.text import load_text_encoder
+    from mofo.train import TrainConfig, encode_batch
+
+    text = load_text_encoder("minilm", 384, 32)
+    cfg = TrainConfig(flow=FlowConfig(caption_dropout=0.0))
+    batch = {"image": torch.rand(2, 3, 16, 16), "depth": torch.rand(2, 1, 16, 16) + 1,
+             "valid_mask": torch.ones(2, 1, 16, 16, dtype=torch.bool),
+             "caption": ["a red ball on a wooden floor", "a city street with two parked cars"]}
+
+    def states(bf16):
+        rng = Draws(torch.Generator().manual_seed(0), 0, 1)
+        return encode_batch(batch, cfg, rng, text, ImageCodec(4), DepthCodec(4), (4, 4), torch.device("cpu"), bf16)["txt"]
+
+    full, half = states(False), states(True)
+    assert full.dtype == half.dtype == torch.float32 and full.shape == half.shape == (2, 32, 384)
+    rel = ((full - half).norm() / full.norm()).item()
+    assert 1e-4 < rel < 3e-2
+    assert torch.equal(full, text(batch["caption"]))
