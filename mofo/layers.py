@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 Mod = tuple[Tensor, Tensor, Tensor]  # (shift, scale, gate), each (B, 1 or L, C)
 
@@ -110,11 +111,25 @@ def apply_rope(x: Tensor, pe: tuple[Tensor, Tensor]) -> Tensor:
     return torch.addcmul(x * cos, swap_pairs(x), sin)
 
 
+# On the CPU, torch's flash-attention backward in bf16 is 3-4x slower than the plain matmul
+# ("math") path for short sequences (docs/performance.md); the forward alone stays on flash.
+MATH_BACKWARD_MAX_TOKENS = 512
+
+
+def sdpa(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """`F.scaled_dot_product_attention`, on the math path when training in bf16 on the CPU with
+    at most `MATH_BACKWARD_MAX_TOKENS` tokens (the same function, a faster backward)."""
+    if (q.device.type == "cpu" and q.dtype == torch.bfloat16 and q.requires_grad
+            and q.shape[-2] <= MATH_BACKWARD_MAX_TOKENS):
+        with sdpa_kernel(SDPBackend.MATH):
+            return F.scaled_dot_product_attention(q, k, v)
+    return F.scaled_dot_product_attention(q, k, v)
+
+
 def attention(q: Tensor, k: Tensor, v: Tensor, pe: tuple[Tensor, Tensor]) -> Tensor:
     """Joint softmax attention with RoPE. q, k, v: (B, H, L, D) -> (B, L, H*D)."""
     q, k = apply_rope(q, pe), apply_rope(k, pe)
-    out = F.scaled_dot_product_attention(q, k, v)
-    return rearrange(out, "B H L D -> B L (H D)")
+    return rearrange(sdpa(q, k, v), "B H L D -> B L (H D)")
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from mofo.layers import (
-    LastLayer, Modulation, RoPE, SingleStreamBlock, SwiGLU, apply_rope, attention, modulate, timestep_embedding,
+    LastLayer, Modulation, RoPE, SingleStreamBlock, SwiGLU, apply_rope, attention, modulate, sdpa, timestep_embedding,
 )
 
 
@@ -65,6 +65,29 @@ def test_attention_is_softmax_qk_v_at_position_zero():
     zero = RoPE((2, 2), 100)(torch.zeros(3, 2))  # no rotation
     want = torch.softmax(q @ k.transpose(-1, -2) / 2.0, dim=-1) @ v  # sqrt(head dim 4) = 2
     torch.testing.assert_close(attention(q, k, v, zero), want.transpose(1, 2).reshape(1, 3, 8))
+
+
+def test_sdpa_bf16_training_path_matches_float64_softmax_attention():
+    """The CPU bf16 training path (math backend) and the inference path (flash) both compute
+    softmax(q k^T / sqrt(D)) v; values and gradients within bf16 rounding of a float64 reference."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v, dout = (torch.randn(2, 3, 40, 16, generator=g) for _ in range(4))
+
+    def reference(q, k, v):
+        return torch.softmax(q @ k.transpose(-1, -2) / 4.0, dim=-1) @ v
+
+    leaves64 = [x.double().requires_grad_() for x in (q, k, v)]
+    want = reference(*leaves64)
+    want.backward(dout.double())
+    leaves = [x.bfloat16().requires_grad_() for x in (q, k, v)]
+    out = sdpa(*leaves)  # requires grad: the math path
+    out.backward(dout.bfloat16())
+    with torch.no_grad():
+        inference = sdpa(*(x.bfloat16() for x in (q, k, v)))  # flash
+    for got in (out.detach(), inference):
+        torch.testing.assert_close(got.double(), want.detach(), atol=3e-2, rtol=3e-2)
+    for leaf, ref in zip(leaves, leaves64):
+        torch.testing.assert_close(leaf.grad.double(), ref.grad, atol=6e-2, rtol=5e-2)
 
 
 def test_swiglu_and_zero_inits():
