@@ -57,12 +57,14 @@ def _corners(box: torch.Tensor) -> torch.Tensor:
 
 
 def _rect_near(a: torch.Tensor, b: torch.Tensor, rect: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
-    """(B, G, R) bool: 2-D points (a, b) (B, R) inside the rectangles rect (B, G, 4) of live groups."""
-    near = []
-    for k in range(rect.shape[1]):
-        a0, a1, b0, b1 = rect[:, k, None].unbind(-1)
-        near.append((a >= a0) & (a <= a1) & (b >= b0) & (b <= b1) & alive[:, k, None])
-    return torch.stack(near, dim=1)
+    """(B, G, R) bool: 2-D points (a, b) (B, R) inside the rectangles rect (B, G, 4) of live groups.
+
+    Dead groups get an empty rectangle (no point, not even NaN, lies in it), so the live mask
+    costs no pass over (B, G, R)."""
+    empty = torch.tensor([math.inf, -math.inf, math.inf, -math.inf])
+    a0, a1, b0, b1 = torch.where(alive[..., None], rect, empty)[..., None].unbind(-2)
+    a, b = a[:, None], b[:, None]
+    return (a >= a0) & (a <= a1) & (b >= b0) & (b <= b1)
 
 
 def _bounding_rect(x: torch.Tensor, y: torch.Tensor, ok: torch.Tensor, margin: float) -> torch.Tensor:
@@ -157,9 +159,13 @@ def near_light(scene, p: torch.Tensor) -> Cull:
 
 def _light_side(c: torch.Tensor, bound: torch.Tensor, point: torch.Tensor) -> torch.Tensor:
     """Whether points at c (light: height below it; sun: distance along it) can be shaded by
-    boxes with `bound` (`light_rects`)."""
-    point_ok = torch.where(bound > 0, c > 0, torch.where(bound < 0, c < 0, True))
-    return torch.where(point, point_ok, c <= bound)
+    boxes with `bound` (`light_rects`). The comparisons run on c and bound before they are
+    broadcast against each other; only cheap boolean ops (or the sun's test) run on the result."""
+    if not bool(point.any()):
+        return c <= bound
+    above, below = bound > 0, bound < 0
+    point_ok = (c > 0) & above | (c < 0) & below | ~(above | below)
+    return point_ok if bool(point.all()) else point & point_ok | ~point & (c <= bound)
 
 
 def slot_near(scene, cull: Cull, bk: torch.Tensor, ray: torch.Tensor) -> torch.Tensor:
@@ -170,5 +176,7 @@ def slot_near(scene, cull: Cull, bk: torch.Tensor, ray: torch.Tensor) -> torch.T
     ok = cull.ok.flatten().index_select(0, bk)
     if cull.c is None:
         return inside & ok
-    point = scene.point.index_select(0, bk // scene.center.shape[1])
+    point = scene.point
+    if bool(point.any()) and not bool(point.all()):  # mixed lights (open family): each pair's own
+        point = point.index_select(0, bk // scene.center.shape[1])
     return inside & _light_side(cull.c.reshape(-1).index_select(0, ray), ok, point)

@@ -26,12 +26,19 @@ PATTERNS = ("plain", "checker", "stripes", "speckle", "wood", "brick",
 
 
 def _hash(i: torch.Tensor, j: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Uniform [0, 1) per integer lattice cell, from a 32-bit integer hash (exact, portable)."""
-    m = 0xFFFFFFFF
-    h = ((i * 73856093) ^ (j * 19349663) ^ (k * 83492791)) & m
-    h = ((h ^ (h >> 16)) * 0x7FEB352D) & m
-    h = ((h ^ (h >> 15)) * 0x68E31DA4) & m
-    return (h ^ (h >> 16)).float() / 2**32
+    """Uniform [0, 1) per integer lattice cell, from a 32-bit integer hash (exact, portable).
+
+    i, j, k: integer tensors; j and k broadcast against i (a per-scene constant costs no pass
+    over the rays). The arithmetic is mod 2^32 in int32 (only the low 32 bits of the inputs
+    matter; a right shift is made logical by masking its sign extension).
+    """
+    h = i.int() * 73856093 ^ (j.int() * 19349663 ^ k.int() * 83492791)
+    h ^= h >> 16 & 0xFFFF
+    h *= 0x7FEB352D
+    h ^= h >> 15 & 0x1FFFF
+    h *= 0x68E31DA4
+    h ^= h >> 16 & 0xFFFF
+    return (h.long() & 0xFFFFFFFF).float() / 2**32
 
 
 def _cell(x: torch.Tensor) -> torch.Tensor:
@@ -73,7 +80,7 @@ def _noise(u, v, w):
     v = v + w
     i, j, fu, fv = _cell(u), _cell(v), _frac(u), _frac(v)
     su, sv = fu * fu * (3 - 2 * fu), fv * fv * (3 - 2 * fv)
-    zero = torch.zeros_like(i)
+    zero = i.new_zeros(())
     a, b = _hash(i, j, zero), _hash(i + 1, j, zero)
     c, d = _hash(i, j + 1, zero), _hash(i + 1, j + 1, zero)
     return (a + (b - a) * su) + ((c + (d - c) * su) - (a + (b - a) * su)) * sv

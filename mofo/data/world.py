@@ -514,7 +514,7 @@ def _building_top(scene: Scene, along: torch.Tensor, side: int) -> torch.Tensor:
     """Height of the building at `along` (B, R) metres along facade `side` (a surface id):
     one hashed height in [lowest, highest] per segment."""
     seg = torch.floor(torch.where(torch.isfinite(along), along, 0.0) / scene.street[:, None, 2]).long()
-    h = _hash(seg, torch.full_like(seg, side), scene.noise_seed[:, None].expand_as(seg))
+    h = _hash(seg, torch.tensor(side), scene.noise_seed[:, None])
     lo, hi = scene.street[:, None, 3], scene.street[:, None, 4]
     return lo + (hi - lo) * h
 
@@ -710,9 +710,8 @@ def _sensor_effects(image: torch.Tensor, scene: Scene) -> torch.Tensor:
     around = ((pad[..., :-2, 1:-1] + pad[..., 2:, 1:-1]) + pad[..., 1:-1, :-2]) + pad[..., 1:-1, 2:]
     x = x + blur * (around * 0.25 - x)
     b, _, h, w = x.shape
-    cell = torch.arange(h * w).view(1, 1, h, w).expand(b, -1, -1, -1)
-    seed = scene.noise_seed.view(b, 1, 1, 1).expand_as(cell)
-    noise = _hash(cell, seed, torch.zeros_like(cell)) - 0.5  # one value per pixel (luminance noise)
+    cell = torch.arange(h * w).view(1, 1, h, w)
+    noise = _hash(cell, scene.noise_seed.view(b, 1, 1, 1), torch.tensor(0)) - 0.5  # one value per pixel (luminance noise)
     return torch.clamp(x + sigma * math.sqrt(12) * noise, 0, 1)
 
 
