@@ -44,6 +44,22 @@ def sqrt(x: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.sqrt(x.numpy()))
 
 
+# torch's CPU kernels that produce bool tensors or indices from them are not vectorised (5-15x
+# slower than numpy's); these hot ones go through numpy (same results, CPU tensors, no autograd).
+
+def nonzero(mask: torch.Tensor) -> torch.Tensor:
+    """Flat indices (N,) of the True entries of mask, in order (`mask.flatten().nonzero()`)."""
+    return torch.from_numpy(np.flatnonzero(mask.numpy()))
+
+
+def isinf(x: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(np.isinf(x.numpy()))
+
+
+def isfinite(x: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(np.isfinite(x.numpy()))
+
+
 def normalize(v: torch.Tensor) -> torch.Tensor:
     return v / sqrt(dot(v, v)).unsqueeze(-1)
 
@@ -62,9 +78,9 @@ def _rect_near(a: torch.Tensor, b: torch.Tensor, rect: torch.Tensor, alive: torc
     Dead groups get an empty rectangle (no point, not even NaN, lies in it), so the live mask
     costs no pass over (B, G, R)."""
     empty = torch.tensor([math.inf, -math.inf, math.inf, -math.inf])
-    a0, a1, b0, b1 = torch.where(alive[..., None], rect, empty)[..., None].unbind(-2)
-    a, b = a[:, None], b[:, None]
-    return (a >= a0) & (a <= a1) & (b >= b0) & (b <= b1)
+    a0, a1, b0, b1 = torch.where(alive[..., None], rect, empty)[..., None].numpy().transpose(2, 0, 1, 3)
+    a, b = a[:, None].numpy(), b[:, None].numpy()
+    return torch.from_numpy((a >= a0) & (a <= a1) & (b >= b0) & (b <= b1))
 
 
 def _bounding_rect(x: torch.Tensor, y: torch.Tensor, ok: torch.Tensor, margin: float) -> torch.Tensor:
@@ -159,20 +175,21 @@ def near_light(scene, p: torch.Tensor) -> Cull:
 
 def _light_side(c: torch.Tensor, bound: torch.Tensor, point: torch.Tensor) -> torch.Tensor:
     """Whether points at c (light: height below it; sun: distance along it) can be shaded by
-    boxes with `bound` (`light_rects`). The comparisons run on c and bound before they are
-    broadcast against each other; only cheap boolean ops (or the sun's test) run on the result."""
+    boxes with `bound` (`light_rects`); c and bound broadcast. point: per scene, or per element
+    where a batch mixes point lights and suns."""
+    c, bound = c.numpy(), bound.numpy()
     if not bool(point.any()):
-        return c <= bound
+        return torch.from_numpy(c <= bound)
     above, below = bound > 0, bound < 0
-    point_ok = (c > 0) & above | (c < 0) & below | ~(above | below)
-    return point_ok if bool(point.all()) else point & point_ok | ~point & (c <= bound)
+    ok = (c > 0) & above | (c < 0) & below | ~(above | below)
+    return torch.from_numpy(ok if bool(point.all()) else np.where(point.numpy(), ok, c <= bound))
 
 
 def slot_near(scene, cull: Cull, bk: torch.Tensor, ray: torch.Tensor) -> torch.Tensor:
     """(N,) bool: the `Cull` test of single slots bk (flat b * K + k) for rays `ray` (flat b * R + r)."""
-    rect = cull.rect.flatten(0, 1).index_select(0, bk)
-    a, b = cull.a.reshape(-1).index_select(0, ray), cull.b.reshape(-1).index_select(0, ray)
-    inside = (a >= rect[:, 0]) & (a <= rect[:, 1]) & (b >= rect[:, 2]) & (b <= rect[:, 3])
+    a0, a1, b0, b1 = (x.numpy() for x in cull.rect.flatten(0, 1).index_select(0, bk).unbind(1))
+    a, b = cull.a.reshape(-1).index_select(0, ray).numpy(), cull.b.reshape(-1).index_select(0, ray).numpy()
+    inside = torch.from_numpy((a >= a0) & (a <= a1) & (b >= b0) & (b <= b1))
     ok = cull.ok.flatten().index_select(0, bk)
     if cull.c is None:
         return inside & ok

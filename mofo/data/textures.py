@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from mofo.data.culling import sqrt
+from mofo.data.culling import nonzero, sqrt
 
 PALETTE = {
     "red": (0.85, 0.15, 0.12), "orange": (0.95, 0.5, 0.1), "yellow": (0.95, 0.85, 0.2),
@@ -170,10 +170,8 @@ def patterns(u, v, w, pattern, footprint):
     """
     value = torch.ones(u.numel())
     u, v, w, pattern = u.reshape(-1), v.reshape(-1), w.reshape(-1), pattern.reshape(-1)
-    for i in pattern.unique().tolist():
-        if i == 0:
-            continue
-        at = (pattern == i).nonzero().squeeze(1)
+    for i in torch.bincount(pattern, minlength=len(PATTERNS))[1:].nonzero().add(1).flatten().tolist():
+        at = nonzero(pattern == i)
         value.index_copy_(0, at, TEXTURES[PATTERNS[i]](u.index_select(0, at), v.index_select(0, at),
                                                        w.index_select(0, at)))
     value = value.view(footprint.shape)
