@@ -375,8 +375,8 @@ class Slots(NamedTuple):
 
 def _slot_rows(scene: Scene, bk: torch.Tensor) -> Slots:
     """The object slots bk (N,) (flat index b * K + k): centre, half extents, quadric, yaw."""
-    fields = (scene.center, scene.size, scene.quadric, scene.rot)
-    return Slots(*(c for f in fields for c in f.flatten(0, 1).index_select(0, bk).unbind(1)))
+    table = torch.cat([scene.center, scene.size, scene.quadric, scene.rot], -1).flatten(0, 1).T.contiguous()
+    return Slots(*(column.index_select(0, bk) for column in table))  # (13, B * K): contiguous columns
 
 
 def _rows(x: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -442,15 +442,16 @@ def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, cull: Cull, nea
     near = cull.near if near is None else near
     n_b, n_g, n_r = near.shape
     pair = nonzero(near)  # flat (b, g, r)
-    b = pair // (n_g * n_r)
-    ray = b * n_r + pair % n_r
+    group = _div(pair, n_r)
+    b = _div(group, n_g)
+    ray = pair - (group - b) * n_r  # b * R + r
     if int(scene.gcount.max()) == 1:  # one slot per group, slot k = group k
-        enter = _enter(_rows(o, b if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, pair // n_r))
+        enter = _enter(_rows(o, b if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, group))
         limit = t_max if isinstance(t_max, float) else t_max.reshape(-1).index_select(0, ray)
         t = torch.full((near.numel(),), math.inf)
         t.index_copy_(0, pair, torch.where((enter > 1e-4) & (enter < limit), enter, math.inf))
         return t.view(near.shape).min(dim=1)
-    n_k, group = scene.center.shape[1], pair // n_r
+    n_k = scene.center.shape[1]
     count = scene.gcount.flatten().index_select(0, group)
     # each (group, ray) pair -> its slots: bk = b * K + gfirst + 0, 1, ..., gcount - 1
     start = b * n_k + scene.gfirst.flatten().index_select(0, group) - (torch.cumsum(count, 0) - count)
@@ -458,14 +459,19 @@ def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, cull: Cull, nea
     bk, ray = start.index_select(0, src) + torch.arange(src.numel()), ray.index_select(0, src)
     keep = nonzero(slot_near(scene, cull, bk, ray))
     bk, ray = bk.index_select(0, keep), ray.index_select(0, keep)
-    enter = _enter(_rows(o, ray // n_r if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, bk))
-    slot = bk % n_k
+    enter = _enter(_rows(o, _div(ray, n_r) if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, bk))
+    slot = bk - _div(bk, n_k) * n_k
     limit = t_max if isinstance(t_max, float) else t_max.reshape(-1).index_select(0, ray)
     enter = torch.where((enter > 1e-4) & (enter < limit), enter, math.inf)
     t = torch.full((n_b * n_r,), math.inf).scatter_reduce(0, ray, enter, "amin")
     win = nonzero((enter == t.index_select(0, ray)) & isfinite(enter))
     best = torch.full((n_b * n_r,), n_k).scatter_reduce(0, ray.index_select(0, win), slot.index_select(0, win), "amin")
     return t.view(n_b, n_r), torch.where(best == n_k, 0, best).view(n_b, n_r)
+
+
+def _div(x: torch.Tensor, n: int) -> torch.Tensor:
+    """x // n for int64 x >= 0 (numpy's divides by a constant several times faster than torch)."""
+    return torch.from_numpy(x.numpy() // n)
 
 
 def _repeat(count: torch.Tensor) -> torch.Tensor:
@@ -633,6 +639,18 @@ def _object_surface(p, slot: Slots):
     return normal, (lx * slot.sx, ly * slot.sy, lz * slot.sz)
 
 
+def _to_light(scene: Scene, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit directions (B, R, 3) from points p (B, R, 3) to the light, and distances (B, R) (inf: the sun)."""
+    point = scene.point[:, None]
+    if not bool(point.any()):  # suns only: one direction per scene
+        return normalize(scene.light[:, None]).expand_as(p), torch.full(p.shape[:2], math.inf)
+    if bool(point.all()):
+        to_light = scene.light[:, None] - p
+        return normalize(to_light), sqrt(dot(to_light, to_light))
+    to_light = torch.where(point[..., None], scene.light[:, None] - p, scene.light[:, None].expand_as(p))
+    return normalize(to_light), torch.where(point, sqrt(dot(to_light, to_light)), math.inf)
+
+
 def _shade(scene: Scene, d, t, sid):
     """Colour (B, R, 3) of camera rays (`_trace`) that hit surface `sid` at distance t."""
     o, focal = scene.origin[:, None], scene.focal
@@ -645,10 +663,7 @@ def _shade(scene: Scene, d, t, sid):
     focal = torch.minimum(focal[:, 0], focal[:, 1])[:, None]
     tex = patterns(u * scale, v * scale, w * scale, _gather(scene.pattern, sid), t * scale / (focal * cos))
     albedo = _gather(scene.rgb, sid) * tex[..., None]
-    point = scene.point[:, None, None]
-    to_light = torch.where(point, scene.light[:, None] - p, scene.light[:, None].expand_as(p))
-    dist = torch.where(scene.point[:, None], sqrt(dot(to_light, to_light)), math.inf)
-    light = normalize(to_light)
+    light, dist = _to_light(scene, p)
     lambert = torch.clamp(dot(n, light), min=0)
     # Only surfaces that face the light can be shadowed (lit is 0 for the others either way).
     facing = (lambert != 0) & ~sky_t
