@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from mofo.data.culling import (Cull, camera_rects, dot, isfinite, isinf, light_rects, near_camera, near_light, nonzero,
-                               normalize, sqrt, slot_near, bound, group_bound)
+                               normalize, select, sqrt, slot_near, bound, group_bound)
 from mofo.data.scenes import SHAPES, SKIES, open_graph, room_graph, street_graph  # noqa: F401 (SHAPES: API)
 from mofo.data.textures import PALETTE, PATTERNS, _hash, patterns
 from mofo.seeds import mix_seed
@@ -53,6 +53,8 @@ QUADRICS = {"sphere": [1.0, 1.0, 1.0, 0.0, 1.0], "box": [0.0, 0.0, 0.0, 0.0, 1.0
             "cylinder": [1.0, 0.0, 1.0, 0.0, 1.0], "cone": [1.0, -0.25, 1.0, 0.5, 0.25],
             "wheel": [0.0, 1.0, 1.0, 0.0, 1.0]}
 
+# An empty slot's `Scene.parts`: a unit sphere deep below the ground.
+_DEAD_PART = [0.0, -1e3, 0.0, 1.0, 1.0, 1.0, *QUADRICS["sphere"], 1.0, 0.0]
 _CEILING_MATERIAL = {"rgb": [0.9, 0.9, 0.88], "pattern": "plain", "scale": 1.0}
 
 
@@ -130,8 +132,8 @@ class Scene:
     ceiling: (B,) bool; light: (B, 3) point position or sun direction; point: (B,) bool;
     falloff: (B,) point-light falloff 1 / (1 + falloff d^2) (rooms); ambient, fog: (B,);
     sky: (B, 2, 3) horizon, zenith; fog_rgb: (B, 3);
-    center, size (half extents): (B, K, 3); quadric: (B, K, 5) (`QUADRICS` of the shape);
-    rot: (B, K, 2) cos, sin of yaw; alive: (B, K) bool;
+    parts: (B, 13, K) the slots' centre (3), half extents (3), quadric (5, `QUADRICS` of the
+    shape), cos and sin of yaw (`Slots`); alive: (B, K) bool;
     box: (B, K, 2, 3) world-axis bounding box (min, max corner) of each slot, inflated (`culling.bound`);
     gbox: (B, G, 2, 3) the box of each group; galive: (B, G); gfirst, gcount: (B, G) long, the
     group's slots gfirst ... gfirst + gcount - 1 (the open family: one slot per group, group k = slot k);
@@ -157,10 +159,7 @@ class Scene:
     fog: torch.Tensor
     sky: torch.Tensor
     fog_rgb: torch.Tensor
-    center: torch.Tensor
-    size: torch.Tensor
-    quadric: torch.Tensor
-    rot: torch.Tensor
+    parts: torch.Tensor
     alive: torch.Tensor
     box: torch.Tensor
     gbox: torch.Tensor
@@ -190,8 +189,8 @@ class Scene:
     def slots(self, k: int, g: int | None = None) -> "Scene":
         """The same scenes cut to the first `k` object slots and `g` groups (alive ones come first)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out.update({n: out[n][:, :k] for n in ("center", "size", "quadric", "rot", "alive", "box", "srect", "svis",
-                                               "slrect", "slbound")})
+        out.update({n: out[n][:, :k] for n in ("alive", "box", "srect", "svis", "slrect", "slbound")})
+        out["parts"] = out["parts"][..., :k]
         out.update({n: out[n][:, :g or k] for n in ("gbox", "galive", "gfirst", "gcount", "crect", "cvis", "lrect",
                                                     "lbound")})
         out.update({n: out[n][:, :OBJ0 + k] for n in ("rgb", "pattern", "scale", "emit")})
@@ -205,6 +204,7 @@ class Scene:
         m = max([1] + [len(g["room"].get("openings", ())) for g in graphs if g["room"]])
         rows = [_scene_row(g, res, k, groups[i], n_g, m) for i, g in enumerate(graphs)]
         t = {n: _tensor([r[n] for r in rows]) for n in rows[0]}
+        t["parts"] = t["parts"].transpose(1, 2).contiguous()
         t["crect"], t["cvis"] = camera_rects(t, t["gbox"])
         t["srect"], t["svis"] = camera_rects(t, t["box"])
         t["lrect"], t["lbound"], t["lbasis"] = light_rects(t, t["gbox"])
@@ -335,10 +335,8 @@ def _scene_row(g: dict, res: int, k: int, groups: list[list[int]], n_g: int, m: 
         "ambient": g["ambient"], "fog": g["fog"],
         "sky": [horizon, zenith],
         "fog_rgb": horizon if not g["indoor"] else (0.7, 0.7, 0.7),
-        "center": [o["center"] for o in objs] + [[0.0, -1e3, 0.0]] * pad,
-        "size": [o["size"] for o in objs] + [[1.0] * 3] * pad,
-        "quadric": [QUADRICS[o["shape"]] for o in objs] + [QUADRICS["sphere"]] * pad,
-        "rot": [[math.cos(math.radians(o["yaw"])), math.sin(math.radians(o["yaw"]))] for o in objs] + [[1.0, 0.0]] * pad,
+        "parts": [[*o["center"], *o["size"], *QUADRICS[o["shape"]], math.cos(math.radians(o["yaw"])),
+                   math.sin(math.radians(o["yaw"]))] for o in objs] + [_DEAD_PART] * pad,
         "alive": [True] * len(objs) + [False] * pad,
         "box": boxes + [dead] * pad, "gbox": gboxes + [dead] * (n_g - len(groups)),
         "galive": [True] * len(groups) + [False] * (n_g - len(groups)),
@@ -375,8 +373,10 @@ class Slots(NamedTuple):
 
 def _slot_rows(scene: Scene, bk: torch.Tensor) -> Slots:
     """The object slots bk (N,) (flat index b * K + k): centre, half extents, quadric, yaw."""
-    table = torch.cat([scene.center, scene.size, scene.quadric, scene.rot], -1).flatten(0, 1).T.contiguous()
-    return Slots(*(column.index_select(0, bk) for column in table))  # (13, B * K): contiguous columns
+    n_f, n_k = scene.parts.shape[1:]
+    at = bk + _div(bk, n_k) * ((n_f - 1) * n_k)  # parts[b, 0, k]; field i is i * K further on
+    table = scene.parts.contiguous().view(-1)
+    return Slots(*(table.index_select(0, at + i * n_k) for i in range(n_f)))
 
 
 def _rows(x: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -405,29 +405,31 @@ def _enter(o, d, slot: Slots) -> torch.Tensor:
     (steep rays into a cone): inside outside the roots, and the slab keeps the lower
     nappe (the root on the side the ray comes from when rising); a ~ 0 (boxes, rays along
     a cylinder's axis or a cone's side): Q is linear or constant along the ray.
+    Computed in numpy with `select` (the pairs' shapes alternate, see there).
     """
-    ox, oy, oz = _to_local(o[0] - slot.cx, o[1] - slot.cy, o[2] - slot.cz, slot)
-    dx, dy, dz = _to_local(*d, slot)
+    slot = Slots(*(x.numpy() for x in slot))
+    ox, oy, oz = _to_local(*(x.numpy() - c for x, c in zip(o, (slot.cx, slot.cy, slot.cz))), slot)
+    dx, dy, dz = _to_local(*(x.numpy() for x in d), slot)
     a = slot.qx * dx * dx + slot.qy * dy * dy + slot.qz * dz * dz
     b = slot.qx * ox * dx + slot.qy * oy * dy + slot.qz * oz * dz + 0.5 * slot.l * dy  # Q = a t^2 + 2 b t + Q(o)
-    flat = a.abs() < 1e-12
-    a = torch.where(flat, 1.0, a)
+    flat = np.abs(a) < 1e-12
+    a = select(flat, 1.0, a)
     tc = -b / a
     qh = _quadric(slot, ox + tc * dx, oy + tc * dy, oz + tc * dz)
-    half = sqrt(torch.clamp(-qh / a, min=0))
-    inf = torch.full_like(a, math.inf)
-    whole = (a < 0) & (qh <= 0)  # a line through a cone's apex: inside throughout
-    enter = torch.where(a > 0, torch.where(qh <= 0, tc - half, inf), torch.where(whole | (dy > 0), -inf, tc + half))
-    leave = torch.where(a > 0, tc + half, torch.where(whole | (dy <= 0), inf, tc - half))
+    half = sqrt(torch.clamp(torch.from_numpy(-qh / a), min=0)).numpy()
+    inf, cup, rising = np.float32(math.inf), a > 0, dy > 0
+    whole = ~cup & (qh <= 0)  # a line through a cone's apex: inside throughout
+    enter = select(cup, select(qh <= 0, tc - half, inf), select(whole | rising, -inf, tc + half))
+    leave = select(cup, tc + half, select(whole | ~rising, inf, tc - half))
     q0 = _quadric(slot, ox, oy, oz)  # flat: Q = Q(o) + 2 b t
-    root = -q0 / torch.where(b == 0, 1.0, 2 * b)
-    enter = torch.where(flat, torch.where(b > 0, -inf, torch.where(b < 0, root, torch.where(q0 <= 0, -inf, inf))), enter)
-    leave = torch.where(flat, torch.where(b > 0, root, inf), leave)
+    root = -q0 / select(b == 0, 1.0, 2 * b)
+    enter = select(flat, select(b > 0, -inf, select(b < 0, root, select(q0 <= 0, -inf, inf))), enter)
+    leave = select(flat, select(b > 0, root, inf), leave)
     for oj, dj in ((ox, dx), (oy, dy), (oz, dz)):
-        dj = torch.where(dj.abs() < 1e-12, 1e-12, dj)
+        dj = select(np.abs(dj) < 1e-12, 1e-12, dj)
         t1, t2 = (-1 - oj) / dj, (1 - oj) / dj
-        enter, leave = torch.maximum(enter, torch.minimum(t1, t2)), torch.minimum(leave, torch.maximum(t1, t2))
-    return torch.where(enter <= leave, enter, math.inf)
+        enter, leave = np.maximum(enter, np.minimum(t1, t2)), np.minimum(leave, np.maximum(t1, t2))
+    return torch.from_numpy(select(enter <= leave, enter, inf))
 
 
 def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, cull: Cull, near: torch.Tensor | None = None,
@@ -451,7 +453,7 @@ def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, cull: Cull, nea
         t = torch.full((near.numel(),), math.inf)
         t.index_copy_(0, pair, torch.where((enter > 1e-4) & (enter < limit), enter, math.inf))
         return t.view(near.shape).min(dim=1)
-    n_k = scene.center.shape[1]
+    n_k = scene.alive.shape[1]
     count = scene.gcount.flatten().index_select(0, group)
     # each (group, ray) pair -> its slots: bk = b * K + gfirst + 0, 1, ..., gcount - 1
     start = b * n_k + scene.gfirst.flatten().index_select(0, group) - (torch.cumsum(count, 0) - count)
@@ -496,31 +498,33 @@ def _hit_planes(scene: Scene, o: torch.Tensor, d: torch.Tensor):
 
 
 def _hit_room(scene: Scene, o: torch.Tensor, d: torch.Tensor):
-    """Where rays from inside a closed room (o: (B, 1, 3)) leave its box: t, surface id.
+    """Where rays from inside a closed room (o: (B, 1, 3)) leave its box: t, surface id (B, R).
 
-    The ray leaves through the nearest of the three planes it heads for; a ray that leaves
-    through a window goes on to the ground outside (PAVEMENT) or the sky (t = inf).
+    The ray leaves through the nearest of the three planes it heads for (the first of x, y, z
+    on a tie); a ray that leaves through a window goes on to the ground outside (PAVEMENT) or
+    the sky (t = inf). Computed in numpy (its comparisons are several times faster than torch's).
     """
-    x0, x1, z1, top = (scene.room[:, None, i] for i in range(4))
-    z0 = scene.front[:, None]
-    ox, oy, oz = o[..., 0], o[..., 1], o[..., 2]
-    dx, dy, dz = d[..., 0], d[..., 1], d[..., 2]
-    inf = torch.full_like(dx, math.inf)
-    tx = torch.where(dx > 0, (x1 - ox) / dx, torch.where(dx < 0, (x0 - ox) / dx, inf))
-    ty = torch.where(dy > 0, (top - oy) / dy, torch.where(dy < 0, -oy / dy, inf))
-    tz = torch.where(dz > 0, (z1 - oz) / dz, torch.where(dz < 0, (z0 - oz) / dz, inf))
-    ids = torch.stack([torch.where(dx > 0, WALL_RIGHT, WALL_LEFT), torch.where(dy > 0, CEILING, FLOOR),
-                       torch.where(dz > 0, WALL_BACK, WALL_FRONT)], -1)
-    t, axis = torch.stack([tx, ty, tz], -1).min(-1)
-    sid = torch.gather(ids, -1, axis[..., None])[..., 0]
+    x0, x1, z1, top = scene.room[:, None].numpy().transpose(2, 0, 1)
+    z0 = scene.front[:, None].numpy()
+    ox, oy, oz = o.numpy().transpose(2, 0, 1)
+    dx, dy, dz = d.numpy().transpose(2, 0, 1)
+    inf = np.float32(math.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero component: that plane is never met
+        tx = np.where(dx > 0, (x1 - ox) / dx, np.where(dx < 0, (x0 - ox) / dx, inf))
+        ty = np.where(dy > 0, (top - oy) / dy, np.where(dy < 0, -oy / dy, inf))
+        tz = np.where(dz > 0, (z1 - oz) / dz, np.where(dz < 0, (z0 - oz) / dz, inf))
+        outside = np.where(dy < 0, -oy / dy, inf)
+    on_x = (tx <= ty) & (tx <= tz)
+    on_y = ~on_x & (ty <= tz)
+    t = np.minimum(np.minimum(tx, ty), tz)
+    sid = np.where(on_x, np.where(dx > 0, WALL_RIGHT, WALL_LEFT),
+                   np.where(on_y, np.where(dy > 0, CEILING, FLOOR), np.where(dz > 0, WALL_BACK, WALL_FRONT)))
     y = oy + t * dy
-    along = torch.where((sid == WALL_LEFT) | (sid == WALL_RIGHT), oz + t * dz, ox + t * dx)
-    window = torch.zeros_like(sid, dtype=torch.bool)
-    for m in range(scene.openings.shape[1]):
-        wall, a0, a1, y0, y1 = (scene.openings[:, m, i, None] for i in range(5))
+    along = np.where(on_x, oz + t * dz, ox + t * dx)
+    window = np.zeros(sid.shape, dtype=bool)
+    for wall, a0, a1, y0, y1 in scene.openings[:, None].numpy().transpose(2, 3, 0, 1):
         window |= (sid == wall) & (along >= a0) & (along <= a1) & (y >= y0) & (y <= y1)
-    outside = torch.where(dy < 0, -oy / dy, inf)
-    return torch.where(window, outside, t), torch.where(window, PAVEMENT, sid)
+    return torch.from_numpy(np.where(window, outside, t)), torch.from_numpy(np.where(window, PAVEMENT, sid))
 
 
 def _building_top(scene: Scene, along: torch.Tensor, side: int) -> torch.Tensor:
@@ -613,7 +617,7 @@ def _surface(scene: Scene, sid: torch.Tensor, p: torch.Tensor):
     u, v, w = torch.where(side, z, x), torch.where(flat, z, y), torch.zeros(sid.shape)
     n = _PLANE_NORMALS.index_select(0, torch.clamp(sid, max=OBJ0 - 1).reshape(-1))
     ray = nonzero(sid >= OBJ0)
-    slot = ray // sid.shape[1] * scene.center.shape[1] + sid.reshape(-1).index_select(0, ray) - OBJ0
+    slot = ray // sid.shape[1] * scene.alive.shape[1] + sid.reshape(-1).index_select(0, ray) - OBJ0
     normal, coords = _object_surface(_rows(p, ray), _slot_rows(scene, slot))
     n.index_copy_(0, ray, normal)
     for dst, src in zip((u, v, w), coords):
