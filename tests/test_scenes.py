@@ -326,9 +326,9 @@ def test_objects_are_culled_exactly():
     graphs = [sample_graph(scene_seed(7, "train", i), WorldConfig(family=f)) for i in range(3) for f in ("room", "street")]
     scene = Scene.from_graphs(graphs, 32)
     everything = torch.tensor([-math.inf, math.inf, -math.inf, math.inf])
-    for name in ("crect", "srect", "lrect", "slrect"):
+    for name in ("srect", "lrect", "slrect"):
         setattr(scene, name, everything.expand_as(getattr(scene, name)).clone())
-    scene.cvis, scene.svis = torch.ones_like(scene.cvis), torch.ones_like(scene.svis)
+    scene.svis = torch.ones_like(scene.svis)
     for name in ("lbound", "slbound"):
         setattr(scene, name, torch.where(scene.point[:, None], 0.0, math.inf).expand_as(getattr(scene, name)).clone())
     flat = json.loads(json.dumps(graphs))

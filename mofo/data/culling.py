@@ -4,9 +4,10 @@ are intersected exactly (mofo/data/world.py).
 Objects come in groups (a piece of furniture, a car; each open-family object alone). Every
 object and group has a world-axis bounding box grown by 1 % + 1 cm (`bound`), far beyond
 float rounding. Camera rays are culled in the image: a box wholly in front of the camera
-projects into the rectangle around its projected corners. Shadow rays are culled the same
-way in a projection along the sun (parallel rays) or from the point light (central: a whole
-segment p -> light maps to one point). A superset of the pairs that can hit is kept, so
+projects into the rectangle around its projected corners, so each object's pixels are
+enumerated directly. Shadow rays are culled the same way in a projection along the sun
+(parallel rays) or from the point light (central: a whole segment p -> light maps to one
+point), by group and then by object. A superset of the pairs that can hit is kept, so
 culling changes no result. Vectors are (..., 3) tensors; a "scene" is a `world.Scene`.
 """
 from __future__ import annotations
@@ -107,22 +108,21 @@ def _bounding_rect(x: torch.Tensor, y: torch.Tensor, ok: torch.Tensor, margin: f
 
 
 class Cull(NamedTuple):
-    """Which (group, ray) pairs may hit (`near_camera`, `near_light`), and what is needed to
-    test single slots the same way: per ray 2-D coordinates a, b (B, R) and c (B, R) (None for
-    camera rays), per slot rectangles rect (B, K, 4) and ok (B, K) (camera: not behind it) or
-    bound (B, K) (light)."""
+    """Which (group, shadow ray) pairs may hit (`near_light`), and what is needed to test single
+    slots the same way: per ray 2-D coordinates a, b (B, R) and c (B, R), per slot rectangles
+    rect (B, K, 4) and bounds (B, K) (`light_rects`)."""
 
     near: torch.Tensor
     a: torch.Tensor
     b: torch.Tensor
-    c: torch.Tensor | None
+    c: torch.Tensor
     rect: torch.Tensor
-    ok: torch.Tensor
+    bound: torch.Tensor
 
 
 def camera_rects(t: dict, box: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Image rectangles (B, N, 4) u0, u1, v0, v1 (pixels from the principal point) around boxes
-    (B, N, 2, 3), and (B, N) whether a box is not wholly behind the camera (`near_camera`)."""
+    (B, N, 2, 3), and (B, N) whether a box is not wholly behind the camera (`camera_pairs`)."""
     q = _corners(box) - t["origin"][:, None, None]
     basis = t["cam"][:, None, None]
     xc, yc, zc = (dot(q, basis[..., i, :]) for i in range(3))
@@ -151,16 +151,35 @@ def light_rects(t: dict, box: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
     return torch.where(point, central, parallel), bound, torch.stack([e1, e2], 1)
 
 
-def near_camera(scene, uv: torch.Tensor) -> Cull:
-    """Camera rays through image points uv (B, R, 2) that may hit a live group (`Cull`).
+def camera_pairs(scene, size: int, offset: float, lookup: torch.Tensor | None = None):
+    """(camera ray, object slot) pairs that may meet, for rays through the points of a square
+    lattice: column j, row i at (u, v) = (j + offset, i + offset) pixels from the principal
+    point (pixel centres: size = W, offset = 0.5 - W / 2; pixel corners: W + 1, -W / 2).
 
-    A ray through (u, v) meets the points that project to (u, v); a box wholly in front of
-    the camera projects into the rectangle around its projected corners (its boxes are grown
-    beyond float rounding, `bound`, and the rectangle a little more). Boxes wholly behind the
-    camera are never hit; boxes across its plane are always tested.
+    A ray through (u, v) meets the points that project to (u, v): a slot's box wholly in front
+    of the camera projects into its rectangle (`camera_rects`), a box across the camera plane
+    anywhere, so each live slot's lattice points in its rectangle are enumerated directly.
+    lookup: (B * size^2,) the traced ray of each lattice point (flat b' * R + r), -1 where
+    none; None: every point, in order (ray b * size^2 + i * size + j).
+    Returns the flat ray indices and the slots k (N,) (int64).
     """
-    u, v = uv[..., 0], uv[..., 1]
-    return Cull(_rect_near(u, v, scene.crect, scene.galive & scene.cvis), u, v, None, scene.srect, scene.svis)
+    n_b, n_k = scene.alive.shape
+    span = scene.srect.numpy().astype(np.float64) - offset  # (B, K, 4) j0, j1, i0, i1 in lattice steps
+    lo = np.clip(np.ceil(span[..., 0::2]), 0, size).astype(np.int64)  # first j, i inside
+    hi = np.clip(np.floor(span[..., 1::2]) + 1, lo, size).astype(np.int64)  # one past the last
+    width, height = (hi - lo).transpose(2, 0, 1)
+    count = np.where((scene.alive & scene.svis).numpy(), width * height, 0).reshape(-1)
+    bk = np.repeat(np.arange(n_b * n_k), count)  # each pair's flat slot b * K + k
+    first = np.cumsum(count) - count
+    rank = np.arange(len(bk)) - first[bk]
+    width, lo = width.reshape(-1)[bk], lo.reshape(-1, 2)[bk]
+    row = lo[:, 1] + rank // width
+    point = bk // n_k * size**2 + row * size + (lo[:, 0] + rank - (row - lo[:, 1]) * width)
+    if lookup is None:
+        return torch.from_numpy(point), torch.from_numpy(bk % n_k)
+    ray = lookup.numpy()[point]
+    keep = np.flatnonzero(ray >= 0)
+    return torch.from_numpy(ray[keep]), torch.from_numpy(bk[keep] % n_k)
 
 
 def near_light(scene, p: torch.Tensor) -> Cull:
@@ -200,14 +219,12 @@ def _light_side(c: torch.Tensor, bound: torch.Tensor, point: torch.Tensor) -> to
 
 
 def slot_near(scene, cull: Cull, bk: torch.Tensor, ray: torch.Tensor) -> torch.Tensor:
-    """(N,) bool: the `Cull` test of single slots bk (flat b * K + k) for rays `ray` (flat b * R + r)."""
+    """(N,) bool: the `Cull` test of single slots bk (flat b * K + k) for shadow rays `ray` (flat b * R + r)."""
     a0, a1, b0, b1 = (x.numpy() for x in cull.rect.flatten(0, 1).index_select(0, bk).unbind(1))
     a, b = cull.a.reshape(-1).index_select(0, ray).numpy(), cull.b.reshape(-1).index_select(0, ray).numpy()
     inside = torch.from_numpy((a >= a0) & (a <= a1) & (b >= b0) & (b <= b1))
-    ok = cull.ok.flatten().index_select(0, bk)
-    if cull.c is None:
-        return inside & ok
     point = scene.point
     if bool(point.any()) and not bool(point.all()):  # mixed lights (open family): each pair's own
         point = point.index_select(0, bk // scene.alive.shape[1])
-    return inside & _light_side(cull.c.reshape(-1).index_select(0, ray), ok, point)
+    bound = cull.bound.flatten().index_select(0, bk)
+    return inside & _light_side(cull.c.reshape(-1).index_select(0, ray), bound, point)

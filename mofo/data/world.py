@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from mofo.data.culling import (Cull, camera_rects, dot, isfinite, isinf, light_rects, near_camera, near_light, nonzero,
+from mofo.data.culling import (Cull, camera_pairs, camera_rects, dot, isfinite, isinf, light_rects, near_light, nonzero,
                                normalize, select, sqrt, slot_near, bound, group_bound)
 from mofo.data.scenes import SHAPES, SKIES, open_graph, room_graph, street_graph  # noqa: F401 (SHAPES: API)
 from mofo.data.textures import PALETTE, PATTERNS, _hash, patterns
@@ -137,8 +137,8 @@ class Scene:
     box: (B, K, 2, 3) world-axis bounding box (min, max corner) of each slot, inflated (`culling.bound`);
     gbox: (B, G, 2, 3) the box of each group; galive: (B, G); gfirst, gcount: (B, G) long, the
     group's slots gfirst ... gfirst + gcount - 1 (the open family: one slot per group, group k = slot k);
-    crect, cvis, lrect, lbound, lbasis: culling rectangles of the groups (`camera_rects`, `light_rects`);
-    srect, svis, slrect, slbound: the same per slot;
+    lrect, lbound, lbasis: the groups' shadow culling rectangles (`light_rects`);
+    srect, svis, slrect, slbound: the slots' camera (`camera_rects`) and shadow culling rectangles;
     rgb: (B, S, 3), pattern: (B, S) long, scale: (B, S), emit: (B, S) bool per surface id (S = OBJ0 + K);
     sensor: (B, 3) exposure gain, noise sigma, blur; noise_seed: (B,) long.
     """
@@ -166,8 +166,6 @@ class Scene:
     galive: torch.Tensor
     gfirst: torch.Tensor
     gcount: torch.Tensor
-    crect: torch.Tensor
-    cvis: torch.Tensor
     lrect: torch.Tensor
     lbound: torch.Tensor
     lbasis: torch.Tensor
@@ -191,8 +189,7 @@ class Scene:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out.update({n: out[n][:, :k] for n in ("alive", "box", "srect", "svis", "slrect", "slbound")})
         out["parts"] = out["parts"][..., :k]
-        out.update({n: out[n][:, :g or k] for n in ("gbox", "galive", "gfirst", "gcount", "crect", "cvis", "lrect",
-                                                    "lbound")})
+        out.update({n: out[n][:, :g or k] for n in ("gbox", "galive", "gfirst", "gcount", "lrect", "lbound")})
         out.update({n: out[n][:, :OBJ0 + k] for n in ("rgb", "pattern", "scale", "emit")})
         return Scene(**out)
 
@@ -205,7 +202,6 @@ class Scene:
         rows = [_scene_row(g, res, k, groups[i], n_g, m) for i, g in enumerate(graphs)]
         t = {n: _tensor([r[n] for r in rows]) for n in rows[0]}
         t["parts"] = t["parts"].transpose(1, 2).contiguous()
-        t["crect"], t["cvis"] = camera_rects(t, t["gbox"])
         t["srect"], t["svis"] = camera_rects(t, t["box"])
         t["lrect"], t["lbound"], t["lbasis"] = light_rects(t, t["gbox"])
         t["slrect"], t["slbound"], _ = light_rects(t, t["box"])
@@ -371,10 +367,10 @@ class Slots(NamedTuple):
     sin: torch.Tensor
 
 
-def _slot_rows(scene: Scene, bk: torch.Tensor) -> Slots:
-    """The object slots bk (N,) (flat index b * K + k): centre, half extents, quadric, yaw."""
+def _slot_rows(scene: Scene, b: torch.Tensor, k: torch.Tensor) -> Slots:
+    """Object slots k of scenes b (N,): centre, half extents, quadric, yaw."""
     n_f, n_k = scene.parts.shape[1:]
-    at = bk + _div(bk, n_k) * ((n_f - 1) * n_k)  # parts[b, 0, k]; field i is i * K further on
+    at = b * (n_f * n_k) + k  # parts[b, 0, k]; field i is i * K further on
     table = scene.parts.contiguous().view(-1)
     return Slots(*(table.index_select(0, at + i * n_k) for i in range(n_f)))
 
@@ -432,27 +428,35 @@ def _enter(o, d, slot: Slots) -> torch.Tensor:
     return torch.from_numpy(select(enter <= leave, enter, inf))
 
 
-def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, cull: Cull, near: torch.Tensor | None = None,
+def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, ray: torch.Tensor, slot: torch.Tensor,
                  t_max=math.inf):
-    """Nearest object along rays o + t d (o: (B, 1 or R, 3), d: (B, R, 3) unit, t > 0).
-
-    Only the (group, ray) pairs in `near` (B, G, R) (default cull.near; `near_camera`,
-    `near_light`) are intersected exactly (`_enter`), for groups of several slots only the
-    slots that pass the same test on their own boxes; t_max is a float or (B, R).
+    """Nearest object along rays o + t d (o: (B, 1 or R, 3), d: (B, R, 3) unit, t > 0), of the
+    (ray, object slot) pairs ray (flat b * R + r), slot (N,) (`camera_pairs`, `_light_pairs`),
+    intersected exactly (`_enter`); t_max is a float or (B, R).
     Returns t (B, R), inf on a miss or beyond t_max, and the object slot (B, R).
     """
-    near = cull.near if near is None else near
+    n_b, n_r = d.shape[:2]
+    n_k = scene.alive.shape[1]
+    b = _div(ray, n_r)
+    enter = _enter(_rows(o, b if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, b, slot))
+    limit = t_max if isinstance(t_max, float) else t_max.reshape(-1).index_select(0, ray)
+    enter = torch.where((enter > 1e-4) & (enter < limit), enter, math.inf)
+    t = torch.full((n_b * n_r,), math.inf).scatter_reduce(0, ray, enter, "amin")
+    win = nonzero((enter == t.index_select(0, ray)) & isfinite(enter))
+    best = torch.full((n_b * n_r,), n_k).scatter_reduce(0, ray.index_select(0, win), slot.index_select(0, win), "amin")
+    return t.view(n_b, n_r), torch.where(best == n_k, 0, best).view(n_b, n_r)
+
+
+def _light_pairs(scene: Scene, cull: Cull, near: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(shadow ray, object slot) pairs (N,) (flat b * R + r, k) that may meet: the slots of the
+    (group, ray) pairs in near (B, G, R) (`near_light`) that pass the same test on their own boxes."""
     n_b, n_g, n_r = near.shape
     pair = nonzero(near)  # flat (b, g, r)
     group = _div(pair, n_r)
     b = _div(group, n_g)
     ray = pair - (group - b) * n_r  # b * R + r
     if int(scene.gcount.max()) == 1:  # one slot per group, slot k = group k
-        enter = _enter(_rows(o, b if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, group))
-        limit = t_max if isinstance(t_max, float) else t_max.reshape(-1).index_select(0, ray)
-        t = torch.full((near.numel(),), math.inf)
-        t.index_copy_(0, pair, torch.where((enter > 1e-4) & (enter < limit), enter, math.inf))
-        return t.view(near.shape).min(dim=1)
+        return ray, group - b * n_g
     n_k = scene.alive.shape[1]
     count = scene.gcount.flatten().index_select(0, group)
     # each (group, ray) pair -> its slots: bk = b * K + gfirst + 0, 1, ..., gcount - 1
@@ -460,15 +464,8 @@ def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, cull: Cull, nea
     src = _repeat(count)
     bk, ray = start.index_select(0, src) + torch.arange(src.numel()), ray.index_select(0, src)
     keep = nonzero(slot_near(scene, cull, bk, ray))
-    bk, ray = bk.index_select(0, keep), ray.index_select(0, keep)
-    enter = _enter(_rows(o, _div(ray, n_r) if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, bk))
-    slot = bk - _div(bk, n_k) * n_k
-    limit = t_max if isinstance(t_max, float) else t_max.reshape(-1).index_select(0, ray)
-    enter = torch.where((enter > 1e-4) & (enter < limit), enter, math.inf)
-    t = torch.full((n_b * n_r,), math.inf).scatter_reduce(0, ray, enter, "amin")
-    win = nonzero((enter == t.index_select(0, ray)) & isfinite(enter))
-    best = torch.full((n_b * n_r,), n_k).scatter_reduce(0, ray.index_select(0, win), slot.index_select(0, win), "amin")
-    return t.view(n_b, n_r), torch.where(best == n_k, 0, best).view(n_b, n_r)
+    bk = bk.index_select(0, keep)
+    return ray.index_select(0, keep), bk - _div(bk, n_k) * n_k
 
 
 def _div(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -577,13 +574,14 @@ def _family(scene: Scene) -> int:
     return int(scene.family[0])
 
 
-def _trace(scene: Scene, uv: torch.Tensor, max_depth: float):
-    """Camera rays through image points uv (B, R, 2) (pixels from the principal point): unit
-    directions d (B, R, 3), hit t (B, R), surface id (B, R) and z-depth (B, R). Nothing hit, or
-    planes beyond max_depth, is SKY with t = inf."""
+def _trace(scene: Scene, uv: torch.Tensor, pairs: tuple[torch.Tensor, torch.Tensor], max_depth: float):
+    """Camera rays through image points uv (B, R, 2) (pixels from the principal point), and the
+    (ray, object slot) pairs that may meet (`camera_pairs`): unit directions d (B, R, 3), hit t
+    (B, R), surface id (B, R) and z-depth (B, R). Nothing hit, or planes beyond max_depth, is
+    SKY with t = inf."""
     d, zdir = _rays(scene, uv)
     o = scene.origin[:, None]
-    t_obj, slot = _hit_objects(scene, o, d, near_camera(scene, uv))
+    t_obj, slot = _hit_objects(scene, o, d, *pairs)
     t_pln, sid = _PLANES[_family(scene)](scene, o, d)
     obj = t_obj < t_pln
     t = torch.where(obj, t_obj, t_pln)
@@ -617,8 +615,8 @@ def _surface(scene: Scene, sid: torch.Tensor, p: torch.Tensor):
     u, v, w = torch.where(side, z, x), torch.where(flat, z, y), torch.zeros(sid.shape)
     n = _PLANE_NORMALS.index_select(0, torch.clamp(sid, max=OBJ0 - 1).reshape(-1))
     ray = nonzero(sid >= OBJ0)
-    slot = ray // sid.shape[1] * scene.alive.shape[1] + sid.reshape(-1).index_select(0, ray) - OBJ0
-    normal, coords = _object_surface(_rows(p, ray), _slot_rows(scene, slot))
+    slot = _slot_rows(scene, _div(ray, sid.shape[1]), sid.reshape(-1).index_select(0, ray) - OBJ0)
+    normal, coords = _object_surface(_rows(p, ray), slot)
     n.index_copy_(0, ray, normal)
     for dst, src in zip((u, v, w), coords):
         dst.view(-1).index_copy_(0, ray, src)
@@ -673,7 +671,7 @@ def _shade(scene: Scene, d, t, sid):
     facing = (lambert != 0) & ~sky_t
     start = p + 1e-3 * n
     cull = near_light(scene, start)
-    shadow, _ = _hit_objects(scene, start, light, cull, cull.near & facing[:, None], dist)
+    shadow, _ = _hit_objects(scene, start, light, *_light_pairs(scene, cull, cull.near & facing[:, None]), dist)
     lit = torch.where(isinf(shadow), lambert, 0.0)
     family = _family(scene)
     if family == ROOM:
@@ -710,7 +708,7 @@ def _render_chunk(scene: Scene, res: int, cfg: WorldConfig) -> dict:
     b = scene.origin.shape[0]
     ij = torch.arange(res, dtype=torch.float32) + 0.5 - res / 2
     uv = torch.stack(torch.meshgrid(ij, ij, indexing="xy"), dim=-1).reshape(1, -1, 2).expand(b, -1, -1)
-    d, t, sid, depth = _trace(scene, uv, cfg.max_depth)
+    d, t, sid, depth = _trace(scene, uv, camera_pairs(scene, res, 0.5 - res / 2), cfg.max_depth)
     rgb = _antialias(scene, sid, _shade(scene, d, t, sid), res, cfg)
     valid = sid != SKY
     shape = (b, res, res)
@@ -756,10 +754,10 @@ def _edges(sid: torch.Tensor, rgb: torch.Tensor, res: int, contrast: float) -> t
     return edge
 
 
-def _pack(mask: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _pack(mask: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The True entries of mask (B, P), `group` to a row: each scene's run padded to a multiple
-    of `group` with its own first entry. Returns the flat indices b * P + p (R * group,) and
-    the scene of each row (R,)."""
+    of `group` with its own first entry. Returns the flat indices b * P + p (R * group,), the
+    scene of each row (R,) and where each True entry (in flat order) was put (N,)."""
     flat = nonzero(mask)
     count = mask.sum(1)
     start, padded = torch.cumsum(count, 0) - count, (count + group - 1) // group * group
@@ -767,8 +765,8 @@ def _pack(mask: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor]:
     out = flat.index_select(0, start.index_select(0, scene))  # padding: the scene's first entry
     of = flat // mask.shape[1]
     rank = torch.arange(flat.numel()) - start.index_select(0, of)
-    out.index_copy_(0, (torch.cumsum(padded, 0) - padded).index_select(0, of) + rank, flat)
-    return out, scene[::group]
+    at = (torch.cumsum(padded, 0) - padded).index_select(0, of) + rank
+    return out.index_copy_(0, at, flat), scene[::group], at
 
 
 def _antialias(scene, sid, rgb, res, cfg, group: int = 32):
@@ -776,8 +774,8 @@ def _antialias(scene, sid, rgb, res, cfg, group: int = 32):
 
     Corners are shared by neighbouring pixels, so an edge pixel costs ~1.6 new rays instead
     of the 4 of a 2 x 2 supersample. The corner rays of a scene are traced `group` to a row
-    (one scene row per group; padded with the scene's first corner), so that the per-row
-    scene fields are shared by several rays.
+    (one scene row per group; padded with the scene's first corner, which is then not
+    intersected with objects nor used), so that the per-row scene fields are shared by several rays.
     """
     if not cfg.antialias:
         return rgb
@@ -789,13 +787,15 @@ def _antialias(scene, sid, rgb, res, cfg, group: int = 32):
     for di in (0, 1):
         for dj in (0, 1):
             corner[:, di:di + res, dj:dj + res] |= edge
-    slots, rows = _pack(corner.reshape(b, -1), group)
+    slots, rows, ray = _pack(corner.reshape(b, -1), group)
     part = scene.index(rows)
     at = torch.arange(side, dtype=torch.float32) - res / 2
     q = slots % side**2
     xy = torch.stack([at.index_select(0, q % side), at.index_select(0, q // side)], -1).view(-1, group, 2)
-    d, t, s, _ = _trace(part, xy, cfg.max_depth)
-    colour = torch.zeros(b * side**2, 3).index_copy_(0, slots, _shade(part, d, t, s).view(-1, 3))
+    slots = slots.index_select(0, ray)  # each traced corner's flat (b, i, j), without the padding
+    pairs = camera_pairs(scene, side, -res / 2, torch.full((b * side**2,), -1).index_copy_(0, slots, ray))
+    d, t, s, _ = _trace(part, xy, pairs, cfg.max_depth)
+    colour = torch.zeros(b * side**2, 3).index_copy_(0, slots, _shade(part, d, t, s).view(-1, 3).index_select(0, ray))
     pixel = nonzero(edge)  # flat (b, i, j) -> corners (b, i + di, j + dj)
     top_left = pixel // res**2 * side**2 + pixel % res**2 // res * side + pixel % res
     corners = [colour.index_select(0, top_left + off) for off in (0, 1, side, side + 1)]
