@@ -170,11 +170,10 @@ def camera_pairs(scene, size: int, offset: float, lookup: torch.Tensor | None = 
     width, height = (hi - lo).transpose(2, 0, 1)
     count = np.where((scene.alive & scene.svis).numpy(), width * height, 0).reshape(-1)
     bk = np.repeat(np.arange(n_b * n_k), count)  # each pair's flat slot b * K + k
-    first = np.cumsum(count) - count
-    rank = np.arange(len(bk)) - first[bk]
-    width, lo = width.reshape(-1)[bk], lo.reshape(-1, 2)[bk]
-    row = lo[:, 1] + rank // width
-    point = bk // n_k * size**2 + row * size + (lo[:, 0] + rank - (row - lo[:, 1]) * width)
+    rank = np.arange(len(bk)) - np.repeat(np.cumsum(count) - count, count)
+    width, (j0, i0) = np.repeat(width.reshape(-1), count), np.repeat(lo.reshape(-1, 2), count, axis=0).T
+    row = rank // width
+    point = bk // n_k * size**2 + (i0 + row) * size + (j0 + rank - row * width)
     if lookup is None:
         return torch.from_numpy(point), torch.from_numpy(bk % n_k)
     ray = lookup.numpy()[point]

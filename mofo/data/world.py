@@ -504,7 +504,7 @@ def _hit_room(scene: Scene, o: torch.Tensor, d: torch.Tensor):
     x0, x1, z1, top = scene.room[:, None].numpy().transpose(2, 0, 1)
     z0 = scene.front[:, None].numpy()
     ox, oy, oz = o.numpy().transpose(2, 0, 1)
-    dx, dy, dz = d.numpy().transpose(2, 0, 1)
+    dx, dy, dz = np.ascontiguousarray(d.numpy().transpose(2, 0, 1))  # read several times each
     inf = np.float32(math.inf)
     with np.errstate(divide="ignore", invalid="ignore"):  # a zero component: that plane is never met
         tx = np.where(dx > 0, (x1 - ox) / dx, np.where(dx < 0, (x0 - ox) / dx, inf))
@@ -514,14 +514,16 @@ def _hit_room(scene: Scene, o: torch.Tensor, d: torch.Tensor):
     on_x = (tx <= ty) & (tx <= tz)
     on_y = ~on_x & (ty <= tz)
     t = np.minimum(np.minimum(tx, ty), tz)
-    sid = np.where(on_x, np.where(dx > 0, WALL_RIGHT, WALL_LEFT),
-                   np.where(on_y, np.where(dy > 0, CEILING, FLOOR), np.where(dz > 0, WALL_BACK, WALL_FRONT)))
+    (px, py, pz), i8 = ((x > 0).view(np.int8) for x in (dx, dy, dz)), np.int8  # int8: a quarter of the traffic
+    sid = np.where(on_x, px + i8(WALL_LEFT), np.where(on_y, py * i8(CEILING - FLOOR) + i8(FLOOR),
+                                                      i8(WALL_FRONT) - pz * i8(WALL_FRONT - WALL_BACK)))
     y = oy + t * dy
     along = np.where(on_x, oz + t * dz, ox + t * dx)
     window = np.zeros(sid.shape, dtype=bool)
     for wall, a0, a1, y0, y1 in scene.openings[:, None].numpy().transpose(2, 3, 0, 1):
         window |= (sid == wall) & (along >= a0) & (along <= a1) & (y >= y0) & (y <= y1)
-    return torch.from_numpy(np.where(window, outside, t)), torch.from_numpy(np.where(window, PAVEMENT, sid))
+    sid = np.where(window, i8(PAVEMENT), sid).astype(np.int64)
+    return torch.from_numpy(np.where(window, outside, t)), torch.from_numpy(sid)
 
 
 def _building_top(scene: Scene, along: torch.Tensor, side: int) -> torch.Tensor:
