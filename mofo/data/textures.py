@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mofo.data.culling import nonzero, sqrt
+from mofo.data.culling import sqrt
 
 PALETTE = {
     "red": (0.85, 0.15, 0.12), "orange": (0.95, 0.5, 0.1), "yellow": (0.95, 0.85, 0.2),
@@ -168,15 +168,19 @@ TEXTURE_MEAN = (1.0, 0.725, 0.75, 0.775, 0.8, 0.8, 0.777, 0.893, 0.92, 0.751, 0.
 def patterns(u, v, w, pattern, footprint):
     """Texture value in [0, 1] (1 = full colour) for texture coordinates in cells, (B, R).
 
-    Each pattern is evaluated only at the rays that show it; `footprint` (B, R) is the
-    size of a pixel in cells.
+    Each pattern is evaluated only at the rays that show it (sorted by pattern once, so that
+    each pattern's rays are one slice); `footprint` (B, R) is the size of a pixel in cells.
     """
-    value = torch.ones(u.numel())
-    u, v, w, pattern = u.reshape(-1), v.reshape(-1), w.reshape(-1), pattern.reshape(-1)
-    for i in torch.bincount(pattern, minlength=len(PATTERNS))[1:].nonzero().add(1).flatten().tolist():
-        at = nonzero(pattern == i)
-        value.index_copy_(0, at, TEXTURES[PATTERNS[i]](u.index_select(0, at), v.index_select(0, at),
-                                                       w.index_select(0, at)))
+    pattern = pattern.reshape(-1)
+    count = np.bincount(pattern.numpy(), minlength=len(PATTERNS))
+    # a stable sort of 8-bit keys is a radix sort; "plain" (0) comes first and needs no texture
+    order = torch.from_numpy(np.argsort(pattern.numpy().astype(np.int8), kind="stable")[count[0]:])
+    u, v, w = (x.reshape(-1).index_select(0, order) for x in (u, v, w))
+    value, start = torch.ones(pattern.numel()), np.cumsum(count) - count - count[0]  # each pattern's first place
+    if len(order):
+        texture = [TEXTURES[PATTERNS[i]](*(x[start[i]:start[i] + count[i]] for x in (u, v, w)))
+                   for i in np.flatnonzero(count[1:]) + 1]
+        value.index_copy_(0, order, torch.cat(texture))
     value = value.view(footprint.shape)
     mean = torch.tensor(TEXTURE_MEAN).index_select(0, pattern).view(footprint.shape)
     # Fade the pattern to its mean once a pixel covers more than ~1/4 cell (no aliasing far away).

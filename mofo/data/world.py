@@ -370,9 +370,9 @@ class Slots(NamedTuple):
 def _slot_rows(scene: Scene, b: torch.Tensor, k: torch.Tensor) -> Slots:
     """Object slots k of scenes b (N,): centre, half extents, quadric, yaw."""
     n_f, n_k = scene.parts.shape[1:]
-    at = b * (n_f * n_k) + k  # parts[b, 0, k]; field i is i * K further on
-    table = scene.parts.contiguous().view(-1)
-    return Slots(*(table.index_select(0, at + i * n_k) for i in range(n_f)))
+    table = scene.parts.transpose(0, 1).reshape(n_f, -1)  # (13, B * K): gathers from one field at a time
+    at = b * n_k + k
+    return Slots(*(field.index_select(0, at) for field in table))
 
 
 def _rows(x: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -684,11 +684,14 @@ def _shade(scene: Scene, d, t, sid):
     colour = albedo * (ambient + (1 - ambient) * lit)[..., None]
     if family != OPEN:  # lamps and the world outside the windows glow
         colour = torch.where(_gather(scene.emit, sid)[..., None], albedo, colour)
-    vis = 1 / (1 + scene.fog[:, None] * t) ** 2
-    colour = colour * vis[..., None] + scene.fog_rgb[:, None] * (1 - vis)[..., None]
-    elev = torch.clamp(d[..., 1], 0, 1)
-    sky = scene.sky[:, None, 0] + (scene.sky[:, None, 1] - scene.sky[:, None, 0]) * sqrt(elev)[..., None]
-    return torch.clamp(torch.where(sky_t[..., None], sky, colour), 0, 1)
+    if bool(scene.fog.any()):  # without fog (rooms) vis = 1 would change no bit: colour >= +0
+        vis = 1 / (1 + scene.fog[:, None] * t) ** 2
+        colour = colour * vis[..., None] + scene.fog_rgb[:, None] * (1 - vis)[..., None]
+    if bool(sky_t.any()):
+        elev = torch.clamp(d[..., 1], 0, 1)
+        sky = scene.sky[:, None, 0] + (scene.sky[:, None, 1] - scene.sky[:, None, 0]) * sqrt(elev)[..., None]
+        colour = torch.where(sky_t[..., None], sky, colour)
+    return torch.clamp(colour, 0, 1)
 
 
 # --- rendering ------------------------------------------------------------------------------
