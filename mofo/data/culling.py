@@ -20,17 +20,33 @@ import torch
 
 
 def bound(o: dict) -> list[list[float]]:
-    """An object's culling box (min, max corner): its yawed slab's world box grown by 1 % + 1 cm,
-    far beyond float rounding (so culling never drops a hit)."""
-    c, s = abs(math.cos(math.radians(o["yaw"]))), abs(math.sin(math.radians(o["yaw"])))
-    sx, sy, sz = o["size"]
-    half = [c * sx + s * sz, sy, s * sx + c * sz]
-    half = [h * 1.01 + 0.01 for h in half]
-    return [[x - h for x, h in zip(o["center"], half)], [x + h for x, h in zip(o["center"], half)]]
+    """An object's culling box (min, max corner) (`boxes`)."""
+    yaw = math.radians(o["yaw"])
+    lo, hi = boxes(np.array(o["center"]), np.array(o["size"]), np.array(math.cos(yaw)), np.array(math.sin(yaw)))
+    return [lo.tolist(), hi.tolist()]
 
 
-def group_bound(boxes: list[list[list[float]]]) -> list[list[float]]:
-    return [[min(b[0][i] for b in boxes) for i in range(3)], [max(b[1][i] for b in boxes) for i in range(3)]]
+def boxes(center: np.ndarray, size: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Culling boxes, min and max corner (..., 3), of objects with centres and half extents (..., 3)
+    and yaw cos, sin (...) (float64): the yawed slab's world box grown by 1 % + 1 cm, far beyond
+    float rounding (so culling never drops a hit)."""
+    c, s, (sx, sy, sz) = np.abs(cos), np.abs(sin), np.moveaxis(size, -1, 0)
+    half = np.stack([c * sx + s * sz, sy, s * sx + c * sz], -1) * 1.01 + 0.01
+    return center - half, center + half
+
+
+def group_boxes(lo: np.ndarray, hi: np.ndarray, alive: np.ndarray, first: np.ndarray, live: np.ndarray):
+    """The boxes (min, max corner) (B, G, 3) of groups of consecutive slots, from the slots' boxes
+    lo, hi (B, K, 3) and alive (B, K); first: (B, G) each group's first slot, live: (B, G) bool.
+    Dead groups get the box of a slot far below the ground."""
+    n_b, n_k = alive.shape
+    starts = (np.arange(n_b)[:, None] * n_k + first)[live]  # a group runs to the next one; dead slots are neutral
+    out = np.zeros((2, *live.shape, 3))
+    out[..., 1] = -1e3
+    for corner, x, reduce, empty in ((0, lo, np.minimum, math.inf), (1, hi, np.maximum, -math.inf)):
+        x = np.where(alive[..., None], x, empty).reshape(-1, 3)
+        out[corner][live] = reduce.reduceat(x, starts, axis=0) if len(starts) else x[:0]
+    return out[0], out[1]
 
 
 def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -181,8 +197,9 @@ def camera_pairs(scene, size: int, offset: float, lookup: torch.Tensor | None = 
     return torch.from_numpy(ray[keep]), torch.from_numpy(bk[keep] % n_k)
 
 
-def near_light(scene, p: torch.Tensor) -> Cull:
-    """Shadow rays from points p (B, R, 3) to the light that may cross a live group (`Cull`).
+def near_light(scene, p: torch.Tensor, rays: torch.Tensor) -> Cull:
+    """Shadow rays from points p (B, R, 3) to the light that may cross a live group (`Cull`),
+    of the rays (B, R) bool that need one (the others are NaN in a, so in no rectangle).
 
     Sun: the rays are parallel, so a box can only shade points whose projection along the sun
     falls in the box's projected rectangle and that lie below the box's top along the sun.
@@ -201,6 +218,7 @@ def near_light(scene, p: torch.Tensor) -> Cull:
         a, b, c = (dot(p, scene.lbasis[:, None, 0]), dot(p, scene.lbasis[:, None, 1]), dot(p, light[:, None]))
         if bool(scene.point.any()):
             a, b, c = (torch.where(point, x, y) for x, y in zip(central, (a, b, c)))
+    a = torch.where(rays, a, math.nan)
     near = _rect_near(a, b, scene.lrect, scene.galive) & _light_side(c[:, None], scene.lbound[..., None], point[..., None])
     return Cull(near, a, b, c, scene.slrect, scene.slbound)
 
@@ -212,8 +230,7 @@ def _light_side(c: torch.Tensor, bound: torch.Tensor, point: torch.Tensor) -> to
     c, bound = c.numpy(), bound.numpy()
     if not bool(point.any()):
         return torch.from_numpy(c <= bound)
-    above, below = bound > 0, bound < 0
-    ok = (c > 0) & above | (c < 0) & below | ~(above | below)
+    ok = np.where(bound > 0, c > 0, np.where(bound < 0, c < 0, True))
     return torch.from_numpy(ok if bool(point.all()) else np.where(point.numpy(), ok, c <= bound))
 
 

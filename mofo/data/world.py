@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from mofo.data.culling import (Cull, camera_pairs, camera_rects, dot, isfinite, isinf, light_rects, near_light, nonzero,
-                               normalize, select, sqrt, slot_near, bound, group_bound)
+                               normalize, select, sqrt, slot_near, boxes, group_boxes)
 from mofo.data.scenes import SHAPES, SKIES, open_graph, room_graph, street_graph  # noqa: F401 (SHAPES: API)
 from mofo.data.textures import PALETTE, PATTERNS, _hash, patterns
 from mofo.seeds import mix_seed
@@ -134,7 +134,7 @@ class Scene:
     sky: (B, 2, 3) horizon, zenith; fog_rgb: (B, 3);
     parts: (B, 13, K) the slots' centre (3), half extents (3), quadric (5, `QUADRICS` of the
     shape), cos and sin of yaw (`Slots`); alive: (B, K) bool;
-    box: (B, K, 2, 3) world-axis bounding box (min, max corner) of each slot, inflated (`culling.bound`);
+    box: (B, K, 2, 3) world-axis bounding box (min, max corner) of each slot, inflated (`culling.boxes`);
     gbox: (B, G, 2, 3) the box of each group; galive: (B, G); gfirst, gcount: (B, G) long, the
     group's slots gfirst ... gfirst + gcount - 1 (the open family: one slot per group, group k = slot k);
     lrect, lbound, lbasis: the groups' shadow culling rectangles (`light_rects`);
@@ -200,12 +200,24 @@ class Scene:
         n_g = max(1, max(len(m) for m in groups))
         m = max([1] + [len(g["room"].get("openings", ())) for g in graphs if g["room"]])
         rows = [_scene_row(g, res, k, groups[i], n_g, m) for i, g in enumerate(graphs)]
-        t = {n: _tensor([r[n] for r in rows]) for n in rows[0]}
-        t["parts"] = t["parts"].transpose(1, 2).contiguous()
+        t = {n: _tensor([r[n] for r in rows]) for n in rows[0] if n != "parts"}
+        parts = np.array([r["parts"] for r in rows])  # (B, K, 13) float64: the boxes are computed from it
+        t["parts"] = torch.from_numpy(parts.astype(np.float32)).transpose(1, 2).contiguous()
+        t["box"], t["gbox"] = _boxes(parts, t)
         t["srect"], t["svis"] = camera_rects(t, t["box"])
         t["lrect"], t["lbound"], t["lbasis"] = light_rects(t, t["gbox"])
         t["slrect"], t["slbound"], _ = light_rects(t, t["box"])
         return Scene(**t)
+
+
+def _boxes(parts: np.ndarray, t: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Culling boxes (min, max corner) of the slots (B, K, 2, 3) and groups (B, G, 2, 3) (`culling.boxes`)
+    from `Scene.parts` (B, K, 13) in float64 and the fields alive, gfirst, galive of `t`."""
+    alive = t["alive"].numpy()
+    lo, hi = boxes(parts[..., 0:3], parts[..., 3:6], parts[..., 11], parts[..., 12])
+    box = np.where(alive[..., None, None], np.stack([lo, hi], -2), np.array([0.0, -1e3, 0.0]))  # dead: far below
+    group = group_boxes(lo, hi, alive, t["gfirst"].numpy(), t["galive"].numpy())
+    return torch.from_numpy(box.astype(np.float32)), torch.from_numpy(np.stack(group, -2).astype(np.float32))
 
 
 def _tensor(rows: list) -> torch.Tensor:
@@ -312,9 +324,6 @@ def _scene_row(g: dict, res: int, k: int, groups: list[list[int]], n_g: int, m: 
     horizon, zenith = SKIES[g["sky"]]
     cam = g["camera"]
     basis, origin = camera_frame(cam)
-    boxes = [bound(o) for o in objs]
-    gboxes = [group_bound([boxes[i] for i in members]) for members in groups]
-    dead = [[0.0, -1e3, 0.0], [0.0, -1e3, 0.0]]
     sensor = g.get("sensor", {"exposure": 1.0, "noise": 0.0, "blur": 0.0})
     emit = [False] * OBJ0 + [bool(o.get("emit")) for o in objs] + [False] * pad
     emit[PAVEMENT] = family == "room"  # the sunlit world outside the windows
@@ -334,7 +343,6 @@ def _scene_row(g: dict, res: int, k: int, groups: list[list[int]], n_g: int, m: 
         "parts": [[*o["center"], *o["size"], *QUADRICS[o["shape"]], math.cos(math.radians(o["yaw"])),
                    math.sin(math.radians(o["yaw"]))] for o in objs] + [_DEAD_PART] * pad,
         "alive": [True] * len(objs) + [False] * pad,
-        "box": boxes + [dead] * pad, "gbox": gboxes + [dead] * (n_g - len(groups)),
         "galive": [True] * len(groups) + [False] * (n_g - len(groups)),
         "gfirst": [ms[0] for ms in groups] + [0] * (n_g - len(groups)),
         "gcount": [len(ms) for ms in groups] + [1] * (n_g - len(groups)),
@@ -447,11 +455,11 @@ def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, ray: torch.Tens
     return t.view(n_b, n_r), torch.where(best == n_k, 0, best).view(n_b, n_r)
 
 
-def _light_pairs(scene: Scene, cull: Cull, near: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _light_pairs(scene: Scene, cull: Cull) -> tuple[torch.Tensor, torch.Tensor]:
     """(shadow ray, object slot) pairs (N,) (flat b * R + r, k) that may meet: the slots of the
-    (group, ray) pairs in near (B, G, R) (`near_light`) that pass the same test on their own boxes."""
-    n_b, n_g, n_r = near.shape
-    pair = nonzero(near)  # flat (b, g, r)
+    (group, ray) pairs in cull.near (B, G, R) (`near_light`) that pass the same test on their own boxes."""
+    n_b, n_g, n_r = cull.near.shape
+    pair = nonzero(cull.near)  # flat (b, g, r)
     group = _div(pair, n_r)
     b = _div(group, n_g)
     ray = pair - (group - b) * n_r  # b * R + r
@@ -672,8 +680,8 @@ def _shade(scene: Scene, d, t, sid):
     # Only surfaces that face the light can be shadowed (lit is 0 for the others either way).
     facing = (lambert != 0) & ~sky_t
     start = p + 1e-3 * n
-    cull = near_light(scene, start)
-    shadow, _ = _hit_objects(scene, start, light, *_light_pairs(scene, cull, cull.near & facing[:, None]), dist)
+    cull = near_light(scene, start, facing)
+    shadow, _ = _hit_objects(scene, start, light, *_light_pairs(scene, cull), dist)
     lit = torch.where(isinf(shadow), lambert, 0.0)
     family = _family(scene)
     if family == ROOM:
