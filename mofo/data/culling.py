@@ -230,7 +230,7 @@ def _light_side(c: torch.Tensor, bound: torch.Tensor, point: torch.Tensor) -> to
     c, bound = c.numpy(), bound.numpy()
     if not bool(point.any()):
         return torch.from_numpy(c <= bound)
-    ok = np.where(bound > 0, c > 0, np.where(bound < 0, c < 0, True))
+    ok = (c * bound > 0) | (bound == 0)  # bound is 1, -1 or 0: c * bound > 0 iff c is on the bound's side
     return torch.from_numpy(ok if bool(point.all()) else np.where(point.numpy(), ok, c <= bound))
 
 

@@ -446,9 +446,9 @@ def _hit_objects(scene: Scene, o: torch.Tensor, d: torch.Tensor, ray: torch.Tens
     n_b, n_r = d.shape[:2]
     n_k = scene.alive.shape[1]
     b = _div(ray, n_r)
-    enter = _enter(_rows(o, b if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, b, slot))
-    limit = t_max if isinstance(t_max, float) else t_max.reshape(-1).index_select(0, ray)
-    enter = torch.where((enter > 1e-4) & (enter < limit), enter, math.inf)
+    enter = _enter(_rows(o, b if o.shape[1] == 1 else ray), _rows(d, ray), _slot_rows(scene, b, slot)).numpy()
+    limit = t_max if isinstance(t_max, float) else t_max.reshape(-1).index_select(0, ray).numpy()
+    enter = torch.from_numpy(select((enter > 1e-4) & (enter < limit), enter, math.inf))
     t = torch.full((n_b * n_r,), math.inf).scatter_reduce(0, ray, enter, "amin")
     win = nonzero((enter == t.index_select(0, ray)) & isfinite(enter))
     best = torch.full((n_b * n_r,), n_k).scatter_reduce(0, ray.index_select(0, win), slot.index_select(0, win), "amin")
