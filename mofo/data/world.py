@@ -132,8 +132,8 @@ class Scene:
     ceiling: (B,) bool; light: (B, 3) point position or sun direction; point: (B,) bool;
     falloff: (B,) point-light falloff 1 / (1 + falloff d^2) (rooms); ambient, fog: (B,);
     sky: (B, 2, 3) horizon, zenith; fog_rgb: (B, 3);
-    parts: (B, 13, K) the slots' centre (3), half extents (3), quadric (5, `QUADRICS` of the
-    shape), cos and sin of yaw (`Slots`); alive: (B, K) bool;
+    parts: (13, B, K) the slots' centre (3), half extents (3), quadric (5, `QUADRICS` of the
+    shape), cos and sin of yaw (`Slots`; field first, so that each is gathered from one run); alive: (B, K) bool;
     box: (B, K, 2, 3) world-axis bounding box (min, max corner) of each slot, inflated (`culling.boxes`);
     gbox: (B, G, 2, 3) the box of each group; galive: (B, G); gfirst, gcount: (B, G) long, the
     group's slots gfirst ... gfirst + gcount - 1 (the open family: one slot per group, group k = slot k);
@@ -182,7 +182,8 @@ class Scene:
 
     def index(self, idx: torch.Tensor) -> "Scene":
         """The scenes at the indices `idx` (long tensor)."""
-        return Scene(**{f.name: getattr(self, f.name).index_select(0, idx) for f in fields(self)})
+        out = {f.name: getattr(self, f.name).index_select(0, idx) for f in fields(self) if f.name != "parts"}
+        return Scene(**out, parts=self.parts.index_select(1, idx))
 
     def slots(self, k: int, g: int | None = None) -> "Scene":
         """The same scenes cut to the first `k` object slots and `g` groups (alive ones come first)."""
@@ -202,7 +203,7 @@ class Scene:
         rows = [_scene_row(g, res, k, groups[i], n_g, m) for i, g in enumerate(graphs)]
         t = {n: _tensor([r[n] for r in rows]) for n in rows[0] if n != "parts"}
         parts = np.array([r["parts"] for r in rows])  # (B, K, 13) float64: the boxes are computed from it
-        t["parts"] = torch.from_numpy(parts.astype(np.float32)).transpose(1, 2).contiguous()
+        t["parts"] = torch.from_numpy(parts.astype(np.float32)).permute(2, 0, 1).contiguous()
         t["box"], t["gbox"] = _boxes(parts, t)
         t["srect"], t["svis"] = camera_rects(t, t["box"])
         t["lrect"], t["lbound"], t["lbasis"] = light_rects(t, t["gbox"])
@@ -212,7 +213,7 @@ class Scene:
 
 def _boxes(parts: np.ndarray, t: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """Culling boxes (min, max corner) of the slots (B, K, 2, 3) and groups (B, G, 2, 3) (`culling.boxes`)
-    from `Scene.parts` (B, K, 13) in float64 and the fields alive, gfirst, galive of `t`."""
+    from the slot table (B, K, 13) (`Scene.parts`, field last) in float64 and alive, gfirst, galive of `t`."""
     alive = t["alive"].numpy()
     lo, hi = boxes(parts[..., 0:3], parts[..., 3:6], parts[..., 11], parts[..., 12])
     box = np.where(alive[..., None, None], np.stack([lo, hi], -2), np.array([0.0, -1e3, 0.0]))  # dead: far below
@@ -377,8 +378,8 @@ class Slots(NamedTuple):
 
 def _slot_rows(scene: Scene, b: torch.Tensor, k: torch.Tensor) -> Slots:
     """Object slots k of scenes b (N,): centre, half extents, quadric, yaw."""
-    n_f, n_k = scene.parts.shape[1:]
-    table = scene.parts.transpose(0, 1).reshape(n_f, -1)  # (13, B * K): gathers from one field at a time
+    n_f, _, n_k = scene.parts.shape
+    table = scene.parts.reshape(n_f, -1)  # (13, B * K): gathers from one field at a time
     at = b * n_k + k
     return Slots(*(field.index_select(0, at) for field in table))
 
