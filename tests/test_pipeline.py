@@ -153,8 +153,13 @@ def test_bundled_empty_prompt_encoding_matches_the_encoder():
     cfg = read_config(DEFAULT_MODEL)
     stored = read_empty_text(DEFAULT_MODEL, cfg)
     assert stored is not None
-    fresh = load_text_encoder(cfg.text_encoder, cfg.txt_dim, cfg.txt_len).empty().float()
-    torch.testing.assert_close(stored, fresh, atol=1e-5, rtol=1e-5)
+    encoder = load_text_encoder(cfg.text_encoder, cfg.txt_dim, cfg.txt_len)
+    fresh = encoder.empty().float()
+    # float32 MiniLM is not bit-stable across transformers releases (5.25 moved it by up to 2e-4,
+    # values up to ~6); a stale file (other encoder, layers, length or prompt) is off by O(0.1-1)
+    torch.testing.assert_close(stored, fresh, atol=1e-3, rtol=1e-3)
+    other = encoder(["a red ball on a wooden floor"]).float()
+    assert (other - fresh).abs().max() > 0.1
 
 
 def test_bundled_config_describes_the_bundled_weights():
