@@ -95,8 +95,11 @@ def blend_weight(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray, ho
 
 
 def fuse(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray, holdout: float = 0.2,
-         seed: int = 0) -> tuple[np.ndarray, float]:
+         seed: int = 0, smooth: float | tuple[float, float] = 0.0) -> tuple[np.ndarray, float]:
     """Fuse a relative (H, W) estimate with measurements (module docstring).
+
+    smooth: Gaussian sigma in pixels (one, or (rows, cols)) by which the estimate is blurred
+    first, e.g. a fraction of a model's patch against the steps at patch edges; 0: as is.
 
     The model-guided map (`guided`) is blended with plain linear interpolation of the
     points by a weight fitted on a held-out share of them (`blend_weight`), so an
@@ -106,6 +109,8 @@ def fuse(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray, holdout: f
     Returns (fused (H, W) float64, the weight of the guided map).
     """
     y = sparse[known].astype(np.float64)
+    if np.any(np.asarray(smooth) > 0):
+        estimate = ndimage.gaussian_filter(estimate.astype(np.float64), smooth, mode="nearest")
     w = 1.0 if len(y) * holdout < 2 or len(y) < 10 else blend_weight(estimate, sparse, known, holdout, seed)
     fused, linear = _guided_and_linear(estimate, sparse, known)
     fused = w * fused + (1 - w) * linear

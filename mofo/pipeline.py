@@ -33,6 +33,7 @@ from .sampling import sample
 from .text import LazyEncoder, load_text_encoder
 
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "default"
+COMPLETE_SMOOTH = 0.2  # `complete` blurs the estimate by this Gaussian sigma, in depth patches, before fusing (docs/default_model.md)
 DTYPES = ("fp32", "bf16")  # what the model computes in while sampling (bf16: autocast)
 
 
@@ -219,7 +220,9 @@ class Pipeline:
 
         The model runs on its grid with the measurements pooled onto it and imposed
         at every step (their correctly noised values replace that part of the depth
-        state; no gradients). Its estimate, resized to the input, is then fused with
+        state; no gradients). Its estimate, resized to the input and blurred by
+        `COMPLETE_SMOOTH` of a patch (the decoder's patch edges are steps the points
+        do not support), is then fused with
         the measurements at full resolution (`completion.fuse`: affine fit, linearly
         interpolated residual, blended with plain interpolation of the points by a
         weight fitted on held-out points), so it is exact on every measured pixel.
@@ -237,5 +240,7 @@ class Pipeline:
         _, depth = self._sample("i2d", txt, unc, self.grid, image=tokens, known=(values, known),
                                 steps=self._steps(steps, "complete_steps"), generator=self._generator(seed))
         estimate = unfit(self._decode_depth(depth).float(), box, sparse.shape[:2])[0, 0].numpy()
-        fused, _ = fuse(estimate, sparse, sparse > 0, seed=seed)
+        per_patch = COMPLETE_SMOOTH * self.depth_codec.patch_size  # sigma in model pixels, then in input pixels
+        smooth = (per_patch * sparse.shape[0] / box[2], per_patch * sparse.shape[1] / box[3])
+        fused, _ = fuse(estimate, sparse, sparse > 0, seed=seed, smooth=smooth)
         return fused.astype(np.float32)

@@ -88,3 +88,19 @@ def test_fuse_falls_back_to_interpolation_when_the_estimate_misleads():
     fused, weight = fuse(noise, sparse, known)
     err = lambda d: np.mean(np.abs(d - truth) / truth)  # noqa: E731
     assert weight < 0.1 and err(fused) < 0.1 * err(guided(noise, sparse, known))
+
+
+def test_fuse_smooth_blurs_the_estimate_before_fusing():
+    """`smooth` is scipy's Gaussian blur (edges repeated) of the estimate, then the same fusion;
+    (rows, cols) sigmas blur each axis on its own."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    estimate = rng.random((24, 32))
+    truth = 2.0 + estimate
+    known = rng.random(truth.shape) < 0.2
+    sparse = np.where(known, truth, 0.0)
+    blurred = ndimage.gaussian_filter(estimate, (1.0, 2.0), mode="nearest")
+    np.testing.assert_allclose(fuse(estimate, sparse, known, smooth=(1.0, 2.0))[0],
+                               fuse(blurred, sparse, known)[0], atol=1e-12)
+    assert not np.allclose(fuse(estimate, sparse, known, smooth=1.0)[0], fuse(estimate, sparse, known)[0])
