@@ -112,8 +112,8 @@ def apply_rope(x: Tensor, pe: tuple[Tensor, Tensor]) -> Tensor:
 
 
 # On the CPU, torch's flash-attention backward in bf16 is 3-4x slower than the plain matmul
-# ("math") path for short sequences (docs/performance.md); the forward alone stays on flash.
-MATH_BACKWARD_MAX_TOKENS = 512
+# ("math") path for short sequences, faster from ~288 tokens (docs/performance.md); inference stays on flash.
+MATH_BACKWARD_MAX_TOKENS = 192
 
 
 def sdpa(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
