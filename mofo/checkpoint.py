@@ -91,6 +91,33 @@ def read_empty_text(folder: str | Path, cfg: ModelConfig) -> Tensor | None:
     return empty
 
 
+def package(src: str | Path, out: str | Path, provenance: dict, sampling: dict | None = None,
+            text_path: str | Path | None = None) -> Path:
+    """A self-contained model folder, laid out as the bundled model, from a checkpoint folder (RUN/final,
+    a model folder, or a training checkpoint, whose EMA weights are taken); returns `out`.
+
+    Weights are stored as float16 (loaded strictly first), config.json keeps the source's entries with
+    its "sampling" defaults updated by `sampling` and a `provenance` dict added, and the text encoder's
+    encoding of "" is stored (`save_empty_text`) so that image-to-depth never loads the encoder.
+    """
+    from .text import load_text_encoder
+
+    src = Path(src)
+    info = read_info(src)
+    cfg = ModelConfig.from_dict(info["model"])
+    weights = src / "ema.safetensors" if (src / "ema.safetensors").is_file() else src / WEIGHTS
+    state = load_strict(cfg, read_state_dict(weights), f"checkpoint {src}").state_dict()
+    info["sampling"] = SamplingConfig.from_dict(info.get("sampling", {}) | (sampling or {})).to_dict()
+    info["provenance"] = {"weights": f"{src.name}/{weights.name} stored as float16", **provenance}
+    encoder = load_text_encoder(cfg.text_encoder, cfg.txt_dim, cfg.txt_len, text_path)
+    with atomic_folder(out) as tmp:
+        half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        save_file({k: v.contiguous() for k, v in half.items()}, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        (tmp / CONFIG).write_text(json.dumps(info, indent=1))
+        save_empty_text(tmp, encoder)
+    return Path(out)
+
+
 def read_safetensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Tensor]:
     """One safetensors file; a truncated or corrupt file becomes one clear ValueError."""
     path = Path(path)

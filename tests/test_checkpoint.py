@@ -104,3 +104,30 @@ def test_empty_text_roundtrip_and_shape_check(tmp_path):
         with pytest.raises(ValueError, match="text_empty.safetensors") as e:
             read_empty_text(tmp_path, TINY)
         assert "\n" not in str(e.value)
+
+
+def test_package_writes_a_float16_model_folder_like_the_bundled_one(tmp_path):
+    """`package` takes a training checkpoint's EMA weights, stores them as float16 (strictly loadable),
+    keeps config.json with updated sampling defaults and provenance, and adds the encoding of ""."""
+    from mofo.checkpoint import package, read_info
+    from mofo.config import SamplingConfig
+    from mofo.text import ByteEncoder
+
+    src = tmp_path / "step_0000010"
+    model, ema = randomize(ModalityDiT(TINY)), randomize(ModalityDiT(TINY), seed=1)
+    save_checkpoint(model, src, {"sampling": SamplingConfig().to_dict(), "train": {"steps": 10}})
+    save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, str(src / "ema.safetensors"))
+    out = package(src, tmp_path / "release", {"name": "test"}, sampling={"depth_steps": 1})
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "text_empty.safetensors"]
+    info = read_info(out)
+    assert info["train"] == {"steps": 10} and info["provenance"]["name"] == "test"
+    assert "float16" in info["provenance"]["weights"] and "ema" in info["provenance"]["weights"]
+    assert info["sampling"] == SamplingConfig(depth_steps=1).to_dict()
+    state = read_state_dict(out / "model.safetensors")
+    for k, v in ema.state_dict().items():
+        assert state[k].dtype == torch.float16 and torch.equal(state[k], v.half())
+    loaded, _ = load_checkpoint(out)
+    assert loaded.cfg == TINY
+    assert torch.equal(read_empty_text(out, TINY), ByteEncoder(TINY.txt_dim, TINY.txt_len)([""]))
+    with pytest.raises(FileNotFoundError, match="no mofo checkpoint"):
+        package(tmp_path / "missing", tmp_path / "x", {})

@@ -170,7 +170,7 @@ def test_bundled_empty_prompt_encoding_matches_the_encoder():
 
 def test_bundled_config_describes_the_bundled_weights():
     """config.json names every ModelConfig field under its current name and reads as the `small`
-    preset (as its training section says), its weights fit it strictly and are float16 as its
+    preset with its training section's [model] overrides (as that section says), its weights fit it strictly and are float16 as its
     provenance says, its "sampling" dict is complete, and its training section is a valid config."""
     from mofo.checkpoint import load_strict, read_info, read_safetensors
     from mofo.config import ModelConfig, SamplingConfig, presets
@@ -180,7 +180,8 @@ def test_bundled_config_describes_the_bundled_weights():
     info = read_info(DEFAULT_MODEL)
     cfg = ModelConfig.from_dict(info["model"])
     assert info["model"] == cfg.to_dict() | {"axes_dim": list(cfg.axes_dim)}
-    assert cfg == presets["small"] == presets[info["train"]["preset"]]
+    assert cfg == presets["small"].replace(**info["train"]["model"]) == presets[info["train"]["preset"]].replace(
+        **info["train"]["model"])
     assert set(info["sampling"]) == set(SamplingConfig().to_dict())
     flat = {f"flow.{k}": v for k, v in info["train"].pop("flow").items()}
     assert make_train_config(overrides=info["train"] | flat).preset == "small"
