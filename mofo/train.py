@@ -70,6 +70,7 @@ class TrainConfig:
     sensor: str = "none"  # depth supervision: "none" (dense), "lidar", "random", "kinect"
     sparse_prob: float = 1.0  # fraction of samples passed through the sensor (1: all, 0: dense)
     no_depth_prob: float = 0.0  # fraction of samples whose depth is withheld (image-only)
+    photometric: float = 0.0  # fraction of samples whose image gets a random photometric jitter (sim-to-real)
     augment: bool = False
     workers: int = 0
     # optimisation
@@ -110,6 +111,9 @@ class TrainConfig:
         for key, (value, allowed) in checks.items():
             if value not in allowed:
                 raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+        for key in ("sparse_prob", "no_depth_prob", "photometric"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ValueError(f"{key} is a fraction of samples: it must lie in [0, 1], got {getattr(self, key)}")
         if self.steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("steps, batch_size and grad_accum must be >= 1")
 
@@ -170,18 +174,25 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 def supervise(batch: dict, cfg: TrainConfig, rng: Draws, step: int) -> dict:
     """Apply the depth-supervision regime: sensor sparsity for a fraction of
-    samples, depth withheld for another (both drawn per sample, rank-invariant)."""
+    samples, depth withheld for another, a photometric jitter of the image for a third
+    (all drawn per sample, rank-invariant)."""
     depth, valid = batch["depth"], batch["valid_mask"]
     n = depth.shape[0]
+    seed = mix_seed(mix_seed(cfg.seed, step), rng.rank, stride=max(1, rng.world))
     if cfg.sensor != "none":
         from .data import make_sensor
 
-        seed = mix_seed(mix_seed(cfg.seed, step), rng.rank, stride=max(1, rng.world))
         sparse_depth, sparse_valid = make_sensor(cfg.sensor)(depth, valid, seed)
         pick = (rng.rand(n) < cfg.sparse_prob).view(n, 1, 1, 1)
         depth, valid = torch.where(pick, sparse_depth, depth), torch.where(pick, sparse_valid, valid)
     withheld = (rng.rand(n) < cfg.no_depth_prob).view(n, 1, 1, 1)
-    return dict(batch, depth=depth * ~withheld, valid_mask=valid & ~withheld)
+    batch = dict(batch, depth=depth * ~withheld, valid_mask=valid & ~withheld)
+    if cfg.photometric > 0:
+        from .data.photometric import jitter
+
+        pick = (rng.rand(n) < cfg.photometric).view(n, 1, 1, 1)
+        batch["image"] = torch.where(pick, jitter(batch["image"], mix_seed(seed, 1, stride=2)), batch["image"])
+    return batch
 
 
 def build_models(cfg: TrainConfig) -> tuple[ModalityDiT, ModalityDiT | None]:
