@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 Mod = tuple[Tensor, Tensor, Tensor]  # (shift, scale, gate), each (B, 1 or L, C)
 
@@ -111,18 +110,24 @@ def apply_rope(x: Tensor, pe: tuple[Tensor, Tensor]) -> Tensor:
     return torch.addcmul(x * cos, swap_pairs(x), sin)
 
 
-# On the CPU, torch's flash-attention backward in bf16 is 3-4x slower than the plain matmul
-# ("math") path for short sequences, faster from ~288 tokens (docs/performance.md); inference stays on flash.
-MATH_BACKWARD_MAX_TOKENS = 192
+# On the CPU, torch's bf16 attention backward (flash and math backends alike) is slow for short
+# sequences; attention written out (bf16 products, float32 softmax) trains faster up to ~300
+# tokens, level at ~390, flash faster from there (docs/performance.md). Inference and float32 stay on SDPA.
+EXPLICIT_MAX_TOKENS = 320
+
+
+def explicit_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """softmax(q k^T / sqrt(D)) v with the products in the inputs' dtype and the softmax in float32."""
+    logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-1, -2)
+    return logits.float().softmax(-1).to(v.dtype) @ v
 
 
 def sdpa(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-    """`F.scaled_dot_product_attention`, on the math path when training in bf16 on the CPU with
-    at most `MATH_BACKWARD_MAX_TOKENS` tokens (the same function, a faster backward)."""
+    """`F.scaled_dot_product_attention`; `explicit_attention` when training in bf16 on the CPU with
+    at most `EXPLICIT_MAX_TOKENS` tokens (the same function, a faster backward)."""
     if (q.device.type == "cpu" and q.dtype == torch.bfloat16 and q.requires_grad
-            and q.shape[-2] <= MATH_BACKWARD_MAX_TOKENS):
-        with sdpa_kernel(SDPBackend.MATH):
-            return F.scaled_dot_product_attention(q, k, v)
+            and q.shape[-2] <= EXPLICIT_MAX_TOKENS):
+        return explicit_attention(q, k, v)
     return F.scaled_dot_product_attention(q, k, v)
 
 

@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from mofo.layers import (
-    LastLayer, Modulation, RoPE, SingleStreamBlock, SwiGLU, apply_rope, attention, modulate, sdpa, timestep_embedding,
+    LastLayer, Modulation, RoPE, SingleStreamBlock, SwiGLU, apply_rope, attention, explicit_attention, modulate, sdpa,
+    timestep_embedding,
 )
 
 
@@ -68,7 +69,7 @@ def test_attention_is_softmax_qk_v_at_position_zero():
 
 
 def test_sdpa_bf16_training_path_matches_float64_softmax_attention():
-    """The CPU bf16 training path (math backend) and the inference path (flash) both compute
+    """The CPU bf16 training path (`explicit_attention`) and the inference path (flash) both compute
     softmax(q k^T / sqrt(D)) v; values and gradients within bf16 rounding of a float64 reference."""
     g = torch.Generator().manual_seed(0)
     q, k, v, dout = (torch.randn(2, 3, 40, 16, generator=g) for _ in range(4))
@@ -80,7 +81,11 @@ def test_sdpa_bf16_training_path_matches_float64_softmax_attention():
     want = reference(*leaves64)
     want.backward(dout.double())
     leaves = [x.bfloat16().requires_grad_() for x in (q, k, v)]
-    out = sdpa(*leaves)  # requires grad: the math path
+    out = sdpa(*leaves)  # requires grad: the explicit path
+    assert "ScaledDotProduct" not in out.grad_fn.name()
+    torch.testing.assert_close(out, explicit_attention(*leaves), atol=0, rtol=0)
+    long = [x.repeat(1, 1, 10, 1).bfloat16().requires_grad_() for x in (q, k, v)]  # 400 tokens: SDPA
+    assert "ScaledDotProduct" in sdpa(*long).grad_fn.name()
     out.backward(dout.bfloat16())
     with torch.no_grad():
         inference = sdpa(*(x.bfloat16() for x in (q, k, v)))  # flash
