@@ -111,8 +111,8 @@ def package(src: str | Path, out: str | Path, provenance: dict, sampling: dict |
     info["provenance"] = {"weights": f"{src.name}/{weights.name} stored as float16", **provenance}
     encoder = load_text_encoder(cfg.text_encoder, cfg.txt_dim, cfg.txt_len, text_path)
     with atomic_folder(out) as tmp:
-        half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-        save_file({k: v.contiguous() for k, v in half.items()}, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        write_safetensors(tmp / WEIGHTS, {k: v.half() if v.is_floating_point() else v for k, v in state.items()},
+                          metadata={"format": "pt"})
         (tmp / CONFIG).write_text(json.dumps(info, indent=1))
         save_empty_text(tmp, encoder)
     return Path(out)
