@@ -1,6 +1,6 @@
 """Screenshot of the web demo serving a model (docs/demo.png), in headless Debian Chromium.
 
-    python benchmarks/demo_screenshot.py --model mofo/assets/default --image-from data/synth64 --out docs/demo.png
+    python benchmarks/demo_screenshot.py --model mofo/assets/default --image-from data/mix64 --out docs/demo.png
 
 Serves `mofo demo` on a free local port, uploads one synthetic test image (upscaled
 to 256 px so the page shows it at a readable size), runs Image -> Depth, waits for the
