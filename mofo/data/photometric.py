@@ -1,7 +1,9 @@
 """Photometric jitter of RGB batches: rendered images made to look less alike (sim-to-real).
 
-The synthetic world renders every image with the same exposure, white balance, tone curve and
-perfect focus; real cameras differ in all of them. `jitter` draws, per image, an exposure gain,
+The world's room and street scenes carry mild camera effects of their own (exposure, noise and a
+4-neighbour blur drawn per scene: `scenes.sensor_effects`, applied by the renderer); open scenes
+carry none, and no scene varies contrast, saturation, white balance or tone curve, as real cameras
+do. This jitter is applied at training time to any data source, wider. `jitter` draws, per image, an exposure gain,
 a contrast and a saturation factor, per-channel white-balance gains, a gamma, a Gaussian blur
 and sensor noise (`draw_jitter`), and `apply_jitter` applies them in that order. Depth is never
 touched: the geometry of a jittered image is the geometry of the render.
