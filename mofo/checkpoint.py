@@ -92,13 +92,15 @@ def read_empty_text(folder: str | Path, cfg: ModelConfig) -> Tensor | None:
 
 
 def package(src: str | Path, out: str | Path, provenance: dict, sampling: dict | None = None,
-            text_path: str | Path | None = None) -> Path:
+            train: dict | None = None, text_path: str | Path | None = None) -> Path:
     """A self-contained model folder, laid out as the bundled model, from a checkpoint folder (RUN/final,
     a model folder, or a training checkpoint, whose EMA weights are taken); returns `out`.
 
     Weights are stored as float16 (loaded strictly first), config.json keeps the source's entries with
-    its "sampling" defaults updated by `sampling` and a `provenance` dict added, and the text encoder's
-    encoding of "" is stored (`save_empty_text`) so that image-to-depth never loads the encoder.
+    its "sampling" defaults updated by `sampling`, its "train" section by `train` (e.g. the preset and
+    [model] overrides that name the architecture of a run continued from a checkpoint) and a
+    `provenance` dict added, and the text encoder's encoding of "" is stored (`save_empty_text`) so
+    that image-to-depth never loads the encoder.
     """
     from .text import load_text_encoder
 
@@ -108,6 +110,8 @@ def package(src: str | Path, out: str | Path, provenance: dict, sampling: dict |
     weights = src / "ema.safetensors" if (src / "ema.safetensors").is_file() else src / WEIGHTS
     state = load_strict(cfg, read_state_dict(weights), f"checkpoint {src}").state_dict()
     info["sampling"] = SamplingConfig.from_dict(info.get("sampling", {}) | (sampling or {})).to_dict()
+    if train:
+        info["train"] = info.get("train", {}) | train
     info["provenance"] = {"weights": f"{src.name}/{weights.name} stored as float16", **provenance}
     encoder = load_text_encoder(cfg.text_encoder, cfg.txt_dim, cfg.txt_len, text_path)
     with atomic_folder(out) as tmp:

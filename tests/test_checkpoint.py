@@ -117,10 +117,10 @@ def test_package_writes_a_float16_model_folder_like_the_bundled_one(tmp_path):
     model, ema = randomize(ModalityDiT(TINY)), randomize(ModalityDiT(TINY), seed=1)
     save_checkpoint(model, src, {"sampling": SamplingConfig().to_dict(), "train": {"steps": 10}})
     save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, str(src / "ema.safetensors"))
-    out = package(src, tmp_path / "release", {"name": "test"}, sampling={"depth_steps": 1})
+    out = package(src, tmp_path / "release", {"name": "test"}, sampling={"depth_steps": 1}, train={"preset": "tiny"})
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "text_empty.safetensors"]
     info = read_info(out)
-    assert info["train"] == {"steps": 10} and info["provenance"]["name"] == "test"
+    assert info["train"] == {"steps": 10, "preset": "tiny"} and info["provenance"]["name"] == "test"
     assert "float16" in info["provenance"]["weights"] and "ema" in info["provenance"]["weights"]
     assert info["sampling"] == SamplingConfig(depth_steps=1).to_dict()
     state = read_state_dict(out / "model.safetensors")
