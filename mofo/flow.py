@@ -32,6 +32,9 @@ class FlowConfig:
     caption_dropout: float = 0.1
     t_uniform: float = 0.0  # share of noise levels drawn uniformly from (0, 1) instead (covers the low-noise end)
     sparse_fill: str = "noise"  # missing depth pixels in the noisy input: "noise" | "mean" | "nearest"
+    # "mse": squared error of the contracted depth; "relative": each pixel weighted by
+    # `relative_weight`, the squared error of log depth to first order (what AbsRel measures)
+    depth_loss: str = "mse"
     # the regression baseline: every sample with depth is i2d at t_depth = 1 (the depth input is
     # pure noise), so the depth head regresses E[depth | image] in one forward pass (1-step i2d)
     regression: bool = False
@@ -44,6 +47,8 @@ class FlowConfig:
             raise ValueError(f"t_uniform must be in [0, 1], got {self.t_uniform}")
         if self.sparse_fill not in ("noise", "mean", "nearest"):
             raise ValueError(f"unknown sparse_fill {self.sparse_fill!r}; use noise, mean or nearest")
+        if self.depth_loss not in ("mse", "relative"):
+            raise ValueError(f"unknown depth_loss {self.depth_loss!r}; use mse or relative")
 
 
 @dataclass
@@ -113,6 +118,19 @@ def forcing_times(has_depth: Tensor, cfg: FlowConfig, rng: Draws | torch.Generat
     t_depth = torch.where(has_depth, t_depth, torch.ones_like(t_depth))
     regime = torch.where(has_depth, regime, torch.full_like(regime, -1))
     return t_img, t_depth, regime
+
+
+RELATIVE_MAX_WEIGHT = 25.0  # caps `relative_weight` at unit-mean depth 0.2 and 5
+
+
+def relative_weight(z: Tensor) -> Tensor:
+    """Per-pixel loss weight (d log u / dz)^2 for contracted depth z, u = uncontract(z) the
+    unit-mean depth: 1 / z^2 for z <= 1, 1 / (2 - z)^2 above, capped at RELATIVE_MAX_WEIGHT.
+
+    Weighted, the squared error of z is the squared error of log u to first order, so near and
+    far pixels count by their relative error, as AbsRel counts them; unweighted, the
+    contraction counts an error at depth u by u (below the mean) or 1 / u (above it)."""
+    return torch.minimum(z, 2 - z).pow(-2).clamp_max(RELATIVE_MAX_WEIGHT)
 
 
 def interpolate(x0: Tensor, eps: Tensor, t: Tensor) -> Tensor:
@@ -213,7 +231,8 @@ def training_losses(
     img_on = (t_img > 0).float()
     depth_on = ((t_depth > 0) & has_depth).float()
     per_img = (v.float() - (eps_img - img)).pow(2).mean((1, 2)) * img_on
-    per_depth = ((x0.float() - z).pow(2) * valid).sum((1, 2)) / valid.sum((1, 2)).clamp_min(1) * depth_on
+    weight = valid * relative_weight(z) if cfg.depth_loss == "relative" else valid.float()
+    per_depth = ((x0.float() - z).pow(2) * weight).sum((1, 2)) / weight.sum((1, 2)).clamp_min(1e-12) * depth_on
     loss = per_img.mean() + cfg.depth_weight * per_depth.mean()
     out = {"loss_img": per_img.mean().detach(), "loss_depth": per_depth.mean().detach()}
     if teacher is not None:

@@ -190,3 +190,47 @@ def test_regression_trains_one_forward_pass_from_the_image(tiny_cfg):
     model = randomize(ModalityDiT(tiny_cfg), seed=0)
     out = training_losses(model, make_batch(tiny_cfg), cfg, torch.Generator().manual_seed(0))
     assert out["loss_img"] == 0 and out["loss_depth"] > 0 and out["loss_i2d"] > 0
+
+
+def test_relative_weight_is_the_squared_derivative_of_log_depth():
+    """relative_weight(z) = (d log u / dz)^2 with u = uncontract(z), by autograd in float64, capped."""
+    from mofo.codecs import uncontract
+    from mofo.flow import RELATIVE_MAX_WEIGHT, relative_weight
+
+    z = torch.linspace(0.05, 1.95, 97, dtype=torch.float64).requires_grad_(True)
+    (grad,) = torch.autograd.grad(torch.log(uncontract(z)).sum(), z)
+    expected = grad.pow(2).clamp_max(RELATIVE_MAX_WEIGHT)
+    assert torch.allclose(relative_weight(z.detach()), expected, rtol=1e-9)
+    assert relative_weight(torch.tensor([0.0, 2.0])).tolist() == [RELATIVE_MAX_WEIGHT] * 2
+    # equal relative errors cost the same near and far: u = 0.5 and u = 4, both 1 % off
+    near, far = torch.tensor(0.5, dtype=torch.float64), torch.tensor(2 - 1 / 4.0, dtype=torch.float64)
+    dz_near, dz_far = 0.005, (2 - 1 / 4.04) - far
+    cost_near, cost_far = relative_weight(near) * dz_near**2, relative_weight(far) * dz_far**2
+    assert float(cost_near) == pytest.approx(1e-4) and float(cost_far) == pytest.approx(1e-4, rel=0.03)
+
+
+@pytest.mark.parametrize("kind", ["mse", "relative"])
+def test_depth_loss_is_the_weighted_mean_over_measured_pixels(tiny_cfg, kind):
+    """loss_depth against the head's x0 recomputed outside: per sample, sum(w e^2) / sum(w) over
+    measured pixels (w = 1, or (d log u / dz)^2 by autograd), averaged over the batch (all i2d)."""
+    from mofo.codecs import uncontract
+    from mofo.flow import RELATIVE_MAX_WEIGHT
+
+    model = randomize(ModalityDiT(tiny_cfg), seed=0)
+    batch = make_batch(tiny_cfg, sparse=True, seed=3)
+    batch["depth"] = batch["depth"] * 1.3  # reach past the contraction's knee at 1
+    seen = {}
+    model.register_forward_hook(lambda m, a, out: seen.update(x0=out[1].detach().double()))
+    cfg = FlowConfig(p_joint=0.0, p_i2d=1.0, p_d2i=0.0, depth_loss=kind)
+    out = training_losses(model, batch, cfg, torch.Generator().manual_seed(0))
+    z = batch["depth"].double().requires_grad_(True)
+    (grad,) = torch.autograd.grad(torch.log(uncontract(z).clamp_min(1e-12)).sum(), z)
+    w = grad.pow(2).clamp_max(RELATIVE_MAX_WEIGHT) if kind == "relative" else torch.ones_like(z)
+    w = w * batch["valid"]
+    per = ((seen["x0"] - z.detach()).pow(2) * w).sum((1, 2)) / w.sum((1, 2))
+    assert out["loss_depth"].item() == pytest.approx(per.mean().item(), rel=1e-5)
+
+
+def test_bad_depth_loss():
+    with pytest.raises(ValueError, match="depth_loss"):
+        FlowConfig(depth_loss="l1")
