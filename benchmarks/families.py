@@ -11,30 +11,29 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import tarfile
 from pathlib import Path
 
 import numpy as np
 
+from mofo.data.shards import ShardReader
 from report import publish
 
 
 def families(root: Path) -> dict[str, str]:
     """Image key -> scene family (`open` split into `open indoor` / `open outdoor`) of a test split."""
+    try:
+        reader = ShardReader(root, split="test")
+    except FileNotFoundError as e:
+        raise SystemExit(str(e))
     out = {}
-    for shard in sorted(root.glob("test-*.tar")):
-        with tarfile.open(shard) as tar:
-            for member in tar.getmembers():
-                if member.name.endswith(".json"):
-                    meta = json.load(tar.extractfile(member))
-                    graph = meta["graph"]
-                    family = graph["family"]
-                    if family == "open":
-                        family += " indoor" if graph.get("indoor") else " outdoor"
-                    out[meta["key"]] = family
-    if not out:
-        raise SystemExit(f"no test-*.tar shards with scene graphs under {root}")
+    for i in range(len(reader)):
+        meta = reader.meta(i)
+        if "graph" not in meta:
+            raise SystemExit(f"{meta['key']} in {root} has no scene graph: not a split written by `mofo data synth`")
+        family = meta["graph"]["family"]
+        if family == "open":
+            family += " indoor" if meta["graph"].get("indoor") else " outdoor"
+        out[meta["key"]] = family
     return out
 
 

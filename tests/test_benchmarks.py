@@ -1,6 +1,7 @@
 """benchmarks/report.py: the table and the JSON every benchmark script writes (sweep.py and world.py through it)."""
 import json
 import sys
+import tarfile
 from pathlib import Path
 
 import torch
@@ -59,7 +60,7 @@ def test_families_splits_a_per_image_csv_by_scene_family(tmp_path, monkeypatch, 
     from mofo.data.shards import ShardReader, write_split
 
     write_split(tmp_path / "split", 12, res=16, seed=0, split="test", family="mix", progress=False)
-    with __import__("tarfile").open(next((tmp_path / "split").glob("test-*.tar"))) as tar:
+    with tarfile.open(next((tmp_path / "split").glob("test-*.tar"))) as tar:
         graphs = {m.name[:-5]: json.load(tar.extractfile(m))["graph"] for m in tar.getmembers() if m.name.endswith(".json")}
     truth = {k: g["family"] + ((" indoor" if g["indoor"] else " outdoor") if g["family"] == "open" else "")
              for k, g in graphs.items()}
@@ -81,3 +82,5 @@ def test_families_splits_a_per_image_csv_by_scene_family(tmp_path, monkeypatch, 
     rows[0]["key"] = "elsewhere"
     with pytest.raises(SystemExit, match="not in the split"):
         families.by_family(rows, truth)
+    with pytest.raises(SystemExit, match="no test-"):
+        families.families(tmp_path)

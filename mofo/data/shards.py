@@ -178,9 +178,13 @@ class ShardReader:
             f.seek(offset)
             return f.read(size)
 
+    def meta(self, i: int) -> dict:
+        """Sample i's JSON record (key, intrinsics, seed, the scene graph), without decoding its images."""
+        return json.loads(self._read(self.members[i]["json"]))
+
     def __getitem__(self, i: int) -> dict:
         files = self.members[i]
-        meta = json.loads(self._read(files["json"]))
+        meta = self.meta(i)
         depth = torch.from_numpy(_decode_png(self._read(files["depth.png"])).astype(np.float32) / self.depth_scale)
         sample = {"image": torch.from_numpy(_decode_png(self._read(files["png"])).copy()).permute(2, 0, 1).float() / 255,
                   "depth": depth[None], "valid_mask": depth[None] > 0, "caption": self._read(files["txt"]).decode(),
