@@ -105,6 +105,39 @@ class ModalityDiT(nn.Module):
         self.cfg = cfg.replace(with_depth=True)
         return self
 
+    def grow(self, n_double: int | None = None, n_single: int | None = None,
+             n_depth_decoder: int | None = None) -> ModalityDiT:
+        """Deepen the model without changing what it computes (progressive stacking).
+
+        Counts are the new totals per stack (None keeps it). New blocks are appended to their
+        stack with every output projection at zero, so each starts as the identity: the model's
+        outputs are unchanged, and training grows the new blocks from there. Fewer blocks than
+        now is an error.
+        """
+        cfg, h, device = self.cfg, self.cfg.hidden_size, self.img_in.weight.device
+        wanted = {"n_double": n_double, "n_single": n_single, "n_depth_decoder": n_depth_decoder}
+        wanted = {k: v for k, v in wanted.items() if v is not None}
+        for key, n in wanted.items():
+            if n < getattr(cfg, key):
+                raise ValueError(f"grow: {key}={n} is fewer blocks than the model's {getattr(cfg, key)}")
+        if wanted.get("n_depth_decoder", cfg.n_depth_decoder) > cfg.n_depth_decoder and not self.with_depth:
+            raise ValueError("grow: n_depth_decoder needs a model with a depth stream")
+        streams = ("txt", "img", "depth") if self.with_depth else ("txt", "img")
+        stacks = {"n_double": (self.double_blocks, lambda: TripleStreamBlock(h, cfg.num_heads, cfg.mlp_ratio, streams)),
+                  "n_single": (self.single_blocks, lambda: SingleStreamBlock(h, cfg.num_heads, cfg.mlp_ratio)),
+                  "n_depth_decoder": (getattr(self, "depth_decoder_blocks", None),
+                                      lambda: SingleStreamBlock(h, cfg.num_heads, cfg.mlp_ratio))}
+        for key, n in wanted.items():
+            blocks, make = stacks[key]
+            for _ in range(n - getattr(cfg, key)):
+                block = make().to(device=device, dtype=self.img_in.weight.dtype)
+                for name, param in block.named_parameters():
+                    if name.endswith(("attn.proj.weight", "mlp.2.weight", "linear2.weight")):
+                        nn.init.zeros_(param)
+                blocks.append(block)
+        self.cfg = cfg.replace(**wanted)
+        return self
+
     def _run(self, block: nn.Module, *args):
         """Call a block, recomputing its activations in backward when `checkpointing` is on."""
         if self.checkpointing and torch.is_grad_enabled():

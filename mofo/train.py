@@ -63,6 +63,7 @@ class TrainConfig:
     model: dict = field(default_factory=dict)  # overrides of the preset's ModelConfig fields
     init: str = ""  # post: a T2I checkpoint folder, a joint one (continued), or "scratch" (random T2I, no teacher);
     # pretrain: optional warm start from a checkpoint's image stream (a joint model's depth stream is dropped)
+    grow: bool = False  # block counts in `model` above the init's append identity blocks (`ModalityDiT.grow`)
     vae_path: str = ""  # local VAE folder, for latent-space models (docs/pretrained.md)
     text_path: str = ""  # local text-encoder folder, for encoders that do not ship with a package
     # data
@@ -221,13 +222,20 @@ def build_models(cfg: TrainConfig) -> tuple[ModalityDiT, ModalityDiT | None]:
     return start.add_depth_stream(copy_image=True), teacher
 
 
+BLOCK_COUNTS = ("n_double", "n_single", "n_depth_decoder")
+
+
 def load_init(cfg: TrainConfig) -> ModalityDiT:
     """The `init` checkpoint as a float32 model in train mode, built from the final config
-    (`[model]` overrides applied), so that the saved config describes the weights."""
+    (`[model]` overrides applied; with `grow`, larger block counts deepen it), so that the saved
+    config describes the weights."""
     start, _ = load_checkpoint(cfg.init)
-    if cfg.model:
-        start = load_strict(start.cfg.replace(**cfg.model), start.state_dict(), f"--init {cfg.init} with the [model] overrides")
-    return start.float().train()
+    counts = {k: v for k, v in cfg.model.items() if k in BLOCK_COUNTS} if cfg.grow else {}
+    rest = {k: v for k, v in cfg.model.items() if k not in counts}
+    if rest:
+        hint = " (to add blocks: --set grow=true)" if any(k in rest for k in BLOCK_COUNTS) else ""
+        start = load_strict(start.cfg.replace(**rest), start.state_dict(), f"--init {cfg.init} with the [model] overrides{hint}")
+    return start.grow(**counts).float().train()
 
 
 # ----------------------------------------------------------------------------- the loop

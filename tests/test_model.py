@@ -112,6 +112,38 @@ def test_depth_stream_at_start_with_depth_tokens(tiny_cfg):
     assert not torch.allclose(v, v_ref, atol=1e-3)
 
 
+@pytest.mark.parametrize("with_depth", [False, True])
+def test_grow_keeps_the_function_and_trains_the_new_blocks(tiny_cfg, with_depth):
+    cfg = tiny_cfg.replace(with_depth=with_depth)
+    model = randomize(ModalityDiT(cfg), seed=7)
+    x = inputs(cfg) if with_depth else t2i_inputs(inputs(cfg))
+    before = model(**x)
+    counts = dict(n_double=cfg.n_double + 1, n_single=cfg.n_single + 2)
+    if with_depth:
+        counts["n_depth_decoder"] = cfg.n_depth_decoder + 1
+    grown = model.grow(**counts)
+    after = grown(**x)
+    for a, b in zip(before, after):
+        assert (a is None and b is None) or torch.equal(a, b)
+    assert {k: getattr(grown.cfg, k) for k in counts} == counts
+    assert len(grown.double_blocks) == counts["n_double"] and len(grown.single_blocks) == counts["n_single"]
+    # the grown model is what its config builds: a strict load of its weights into a fresh model
+    fresh = ModalityDiT(grown.cfg)
+    fresh.load_state_dict(grown.state_dict(), strict=True)
+    # the new blocks learn: their zeroed output projections get a gradient
+    loss = sum(o.square().mean() for o in grown(**x) if o is not None)
+    loss.backward()
+    assert grown.single_blocks[-1].linear2.weight.grad.abs().sum() > 0
+    assert grown.double_blocks[-1].img_attn.proj.weight.grad.abs().sum() > 0
+
+
+def test_grow_rejects_fewer_blocks_and_a_decoder_without_depth(tiny_cfg):
+    with pytest.raises(ValueError, match="fewer blocks"):
+        ModalityDiT(tiny_cfg).grow(n_single=tiny_cfg.n_single - 1)
+    with pytest.raises(ValueError, match="depth stream"):
+        ModalityDiT(tiny_cfg.replace(with_depth=False)).grow(n_depth_decoder=tiny_cfg.n_depth_decoder + 1)
+
+
 def test_time_mixing_gates_start_closed(tiny_cfg):
     cfg = tiny_cfg.replace(time_mixing=True)
     model = ModalityDiT(cfg)

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import TINY
+from test_model import inputs, t2i_inputs
 from mofo.checkpoint import load_checkpoint
 from mofo.config import ModelConfig, SamplingConfig
 from mofo.train import make_train_config, train
@@ -100,6 +102,29 @@ def test_post_training_start_point(pretrained, tmp_path):
     post, config = load_checkpoint(final)
     assert post.with_depth and config["train"]["stage"] == "post"
     assert {"loss_depth", "loss_img", "loss_distill", "loss_joint"} <= set(metrics(tmp_path / "post")[0])
+
+
+def test_grow_deepens_the_init_and_resumes(pretrained, tmp_path):
+    """--set grow=true with larger block counts: the run starts from the init's function, saves the
+    grown architecture, and resumes from its own checkpoint; without grow the counts are an error."""
+    from mofo.train import build_models
+
+    base, _ = load_checkpoint(pretrained)
+    n = base.cfg.n_single + 1
+    more = {"stage": "pretrain", "init": str(pretrained), "model.n_single": n}
+    with pytest.raises(ValueError, match="grow=true"):
+        build_models(make_train_config(write_config(tmp_path), more))
+    cfg = make_train_config(write_config(tmp_path), {**more, "grow": True, "steps": 2, "ckpt_every": 1})
+    model, _ = build_models(cfg)
+    assert len(model.single_blocks) == n
+    x = t2i_inputs(inputs(base.cfg))
+    assert torch.equal(model(**x)[0], base.float()(**x)[0])
+    final = train(cfg, tmp_path / "run")
+    grown, config = load_checkpoint(final)
+    assert grown.cfg.n_single == n and config["model"]["n_single"] == n
+    resumed = train(replace(cfg, steps=3), tmp_path / "run", resume=True)
+    assert load_checkpoint(resumed)[0].cfg.n_single == n
+    assert len(metrics(tmp_path / "run")) == 3
 
 
 def test_losses_fall(tmp_path):
