@@ -58,12 +58,14 @@ class Recipe:
     preset: str = "small"  # 64 px, 8-px pixel-space tokens
     width: int = 192  # the preset's; the scaling part varies it (heads = width / head_dim)
     model: dict = field(default_factory=lambda: {"image_target": "x"})  # ModelConfig overrides
-    flow: dict = field(default_factory=lambda: {"sparse_fill": "noise"})  # FlowConfig overrides
+    flow: dict = field(default_factory=lambda: {"sparse_fill": "noise", "p_joint": 0.3, "p_i2d": 0.6,
+                                                "p_d2i": 0.1})  # FlowConfig overrides (the bundled model's shares)
     sensor: str = "lidar"  # post-training depth supervision
     depth_steps: int = 1  # i2d sampling steps of every depth number
     family: str = "mix"  # synthetic scene family (rooms, streets, open)
     pre: dict = field(default_factory=lambda: {"lr": 5e-4, "warmup": 200, "ema_decay": 0.999})
-    post: dict = field(default_factory=lambda: {"lr": 3e-4, "warmup": 100, "ema_decay": 0.999})
+    post: dict = field(default_factory=lambda: {"lr": 3e-4, "warmup": 100, "ema_decay": 0.999,
+                                                "photometric": 0.5})  # jitter: the bundled model's since session 12
 
 
 RECIPE = Recipe()

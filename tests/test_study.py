@@ -69,6 +69,8 @@ def test_recipe_reaches_every_arm_and_sizes_span_8x():
     arms = study.all_arms(s)
     ref = study.train_overrides(s, arms[study.REF])
     assert ref["model.image_target"] == "x" and ref["flow.sparse_fill"] == "noise" and ref["sensor"] == "lidar"
+    assert (ref["flow.p_joint"], ref["flow.p_i2d"], ref["flow.p_d2i"], ref["photometric"]) == (0.3, 0.6, 0.1, 0.5)
+    assert "photometric" not in study.train_overrides(s, arms[study.T2I])  # pre-training: no jitter
     assert study.train_overrides(s, arms["fill/mean-s0"])["flow.sparse_fill"] == "mean"
     assert study.train_overrides(s, arms["scratch/scratch-s0"])["init"] == "scratch"
     from mofo.model import parameter_counts
