@@ -3,13 +3,14 @@
     OMP_NUM_THREADS=1 python benchmarks/results/s12/objects_probe.py MODEL [--limit 500]
 
 1-step i2d (seed 0) on the first `--limit` mix test images, aligned on the whole image (the protocol),
-then AbsRel over object pixels: on the outline (a 4-neighbour has another surface id), one pixel in,
+then AbsRel over object pixels: on the outline (a 4-neighbour, wrapping at the image border, is not an object
+pixel), one pixel in,
 two or more in; and per object by its pixel area. Ramp and a per-object oracle (each object's pixels
 set to the object's true median depth: what a model that gets every object's distance right but its
 shape flat would score) and the model's objects rescaled each to its true median depth (the model's
 shape, the right distance) as references. Objects are connected regions of `object_mask`.
 """
-import argparse, json, sys
+import argparse, json
 import numpy as np
 from scipy import ndimage
 from mofo.data import to_uint8
