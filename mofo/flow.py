@@ -190,6 +190,23 @@ def drop_captions(captions: list[str], p: float, rng: Draws | torch.Generator) -
     return [c if k else "" for c, k in zip(captions, keep.tolist())]
 
 
+def distillation(teacher, v: Tensor, x_img: Tensor, txt: Tensor, img_ids: Tensor, txt_ids: Tensor, t_img: Tensor,
+                 t_depth: Tensor, cfg: FlowConfig) -> Tensor:
+    """Self-distillation term (METHOD §6): mean over the batch of `w(t_depth) |v - v_teacher|^2`,
+    w = distill_hi t_depth + distill_lo (1 - t_depth), on the samples whose image is noisy.
+
+    The frozen T2I teacher runs on those samples only: a clean image (i2d, most of a
+    post-training batch) has weight 0. v, x_img: (B, N, C); txt: (B, L, D); t_img, t_depth: (B,).
+    """
+    rows = (t_img > 0).nonzero().squeeze(1)
+    if rows.numel() == 0:
+        return v.new_zeros((), dtype=torch.float32)
+    with torch.no_grad():
+        v_teacher, _ = teacher(x_img[rows], img_ids, txt[rows], txt_ids, t_img[rows])
+    weight = cfg.distill_hi * t_depth[rows] + cfg.distill_lo * (1 - t_depth[rows])
+    return ((v[rows].float() - v_teacher.float()).pow(2).mean((1, 2)) * weight).sum() / v.shape[0]
+
+
 def training_losses(
     model,
     batch: dict,
@@ -236,12 +253,9 @@ def training_losses(
     loss = per_img.mean() + cfg.depth_weight * per_depth.mean()
     out = {"loss_img": per_img.mean().detach(), "loss_depth": per_depth.mean().detach()}
     if teacher is not None:
-        with torch.no_grad():
-            v_teacher, _ = teacher(x_img, img_ids, txt, txt_ids, t_img)
-        weight = (cfg.distill_hi * t_depth + cfg.distill_lo * (1 - t_depth)) * img_on
-        per_distill = (v.float() - v_teacher.float()).pow(2).mean((1, 2)) * weight
-        loss = loss + per_distill.mean()
-        out["loss_distill"] = per_distill.mean().detach()
+        loss_distill = distillation(teacher, v, x_img, txt, img_ids, txt_ids, t_img, t_depth, cfg)
+        loss = loss + loss_distill
+        out["loss_distill"] = loss_distill.detach()
     for r, name in enumerate(REGIMES):
         sel = (regime == r).float()
         out[f"loss_{name}"] = ((per_img + per_depth) * sel).sum().detach() / sel.sum().clamp_min(1)

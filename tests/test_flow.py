@@ -137,6 +137,31 @@ def test_self_distillation_term(tiny_cfg):
     assert all(p.grad is None for p in teacher.parameters())
 
 
+def test_distillation_runs_the_teacher_on_noisy_images_only(tiny_cfg):
+    """The teacher sees only the samples with a noisy image; the term equals the weighted
+    squared difference computed over the whole batch with the teacher run on every sample."""
+    model = randomize(ModalityDiT(tiny_cfg), seed=0)
+    teacher = randomize(ModalityDiT(tiny_cfg.replace(with_depth=False)), seed=1).requires_grad_(False)
+    batch = make_batch(tiny_cfg, b=8)
+    cfg = FlowConfig(p_joint=0.3, p_i2d=0.6, p_d2i=0.1, distill_hi=1.0, distill_lo=0.3)
+    seen, calls = {}, []
+    teacher.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
+    model.register_forward_hook(lambda m, args, out: seen.update(x_img=args[0], t_img=args[4], t_depth=args[7], v=out[0]))
+    out = training_losses(model, batch, cfg, torch.Generator().manual_seed(2), teacher=teacher)
+    noisy = seen["t_img"] > 0
+    assert 0 < noisy.sum() < 8 and calls == [int(noisy.sum())]
+    txt_ids, img_ids, _ = batch["ids"]
+    with torch.no_grad():
+        v_teacher, _ = teacher(seen["x_img"], img_ids, batch["txt"], txt_ids, seen["t_img"])
+    weight = (1.0 * seen["t_depth"] + 0.3 * (1 - seen["t_depth"])) * noisy
+    expected = ((seen["v"] - v_teacher).pow(2).mean((1, 2)) * weight).mean()
+    assert torch.allclose(out["loss_distill"], expected, rtol=1e-5, atol=1e-9)
+    calls.clear()
+    only_i2d = training_losses(model, batch, FlowConfig(p_joint=0, p_i2d=1, p_d2i=0), torch.Generator().manual_seed(2),
+                               teacher=teacher)
+    assert calls == [] and only_i2d["loss_distill"] == 0
+
+
 def test_tiny_model_overfits_one_batch(tiny_cfg):
     torch.manual_seed(0)
     model = ModalityDiT(tiny_cfg.replace(hidden_size=64, num_heads=4, axes_dim=(4, 4, 4, 4)))
