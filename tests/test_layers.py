@@ -84,7 +84,7 @@ def test_sdpa_bf16_training_path_matches_float64_softmax_attention():
     out = sdpa(*leaves)  # requires grad: the explicit path
     assert "ScaledDotProduct" not in out.grad_fn.name()
     torch.testing.assert_close(out, explicit_attention(*leaves), atol=0, rtol=0)
-    long = [x.repeat(1, 1, 10, 1).bfloat16().requires_grad_() for x in (q, k, v)]  # 400 tokens: SDPA
+    long = [x.repeat(1, 1, 26, 1).bfloat16().requires_grad_() for x in (q, k, v)]  # 1040 tokens: SDPA
     assert "ScaledDotProduct" in sdpa(*long).grad_fn.name()
     out.backward(dout.bfloat16())
     with torch.no_grad():
