@@ -15,7 +15,9 @@ Sections (`--only NAME ...`, all by default):
 - `growth`: the i2d step as the image grows to x2, x4, x8 the preset's tokens, beside the FLOP
   count and its attention share (where the quadratic term takes over).
 - `roofline`: this machine's fp32 and bf16 matmul GFLOP/s (torch.mm, same run) and the fraction of
-  it our training step reaches.
+  it our training step reaches; beside it, the step's own matrix products (every linear layer's
+  forward, input- and weight-gradient product, attention's six) timed alone on random operands:
+  the fraction a step made of nothing but those products would reach, its ceiling.
 - `user`: `mofo depth` on a 640x480 photo end to end (a subprocess; a second one times its stages:
   Python start, imports, model load, sampling, writing), `Pipeline.depths` per image in a batch of
   32, fp32 vs bf16, and the start-up of `import mofo` and `mofo --help` (which must load no model
@@ -354,6 +356,47 @@ def matmul_peaks(opts) -> tuple[list[dict], dict[str, float]]:
     return rows, peak
 
 
+def step_products(model: nn.Module, forward) -> list[tuple[int, int, int, int]]:
+    """The matrix products of one training step of `forward()`, as (batch, m, k, n) for an
+    (m, k) @ (k, n) product repeated `batch` times: per linear layer call (rows m, in k, out n)
+    the forward x W^T, the input gradient dy W and the weight gradient dy^T x; per attention
+    call (B*H, L, D) the forward q k^T and p v and their four gradient products."""
+    from mofo import layers
+
+    found, sdpa = [], layers.sdpa
+
+    def linear(module, args, out):
+        x = args[0]
+        m, k, n = x.numel() // x.shape[-1], module.in_features, module.out_features
+        found.extend([(1, m, k, n), (1, m, n, k), (1, n, m, k)])
+
+    def attention(q, k, v):
+        bh, L, D = q.numel() // (q.shape[-2] * q.shape[-1]), q.shape[-2], q.shape[-1]
+        found.extend([(bh, L, D, L), (bh, L, L, D)] * 3)  # forward, then the gradients of both sides
+        return sdpa(q, k, v)
+
+    hooks = [m.register_forward_hook(linear) for m in model.modules() if isinstance(m, nn.Linear)]
+    layers.sdpa = attention
+    try:
+        with torch.no_grad():
+            forward()
+    finally:
+        layers.sdpa = sdpa
+        for h in hooks:
+            h.remove()
+    return found
+
+
+def products_alone(products: list[tuple[int, int, int, int]], dtype: torch.dtype):
+    """A callable running `products` on random operands of `dtype`, and their FLOPs."""
+    operands = [(torch.randn(b, m, k).to(dtype), torch.randn(b, k, n).to(dtype)) for b, m, k, n in products]
+
+    def run():
+        for a, b in operands:
+            torch.bmm(a, b)
+    return run, sum(2 * b * m * k * n for b, m, k, n in products)
+
+
 def roofline(opts) -> list[dict]:
     rows, peak = matmul_peaks(opts)
     models = {"tiny joint": (get_preset("tiny"), 2, (8, 8))} if opts.quick else {
@@ -364,11 +407,19 @@ def roofline(opts) -> list[dict]:
         n = grid[0] * grid[1]
         flops = step_flops(cfg, cfg.txt_len, n, n if cfg.with_depth else 0, train=True) * batch
         cases = {dtype: training(lambda: model(**x), model, dtype) for dtype in ("fp32", "bf16")}
+        products = step_products(model, lambda: model(**x))
+        for dtype, torch_dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            cases[dtype, "products"], product_flops = products_alone(products, torch_dtype)
         t = interleaved(cases, opts.reps, opts.warmup)
-        for dtype, seconds in t.items():
-            gflops = flops / seconds / 1e9
-            rows.append(row("roofline", f"{name} train step {dtype}", seconds, batch, gflops=gflops,
+        for dtype in ("fp32", "bf16"):
+            gflops = flops / t[dtype] / 1e9
+            rows.append(row("roofline", f"{name} train step {dtype}", t[dtype], batch, gflops=gflops,
                             frac_peak=gflops / peak[dtype], note=f"B={batch}, peak {peak[dtype]:.0f} GFLOP/s"))
+            seconds = t[dtype, "products"]
+            gflops = product_flops / seconds / 1e9
+            rows.append(row("roofline", f"{name} step's products alone {dtype}", seconds, batch, gflops=gflops,
+                            frac_peak=gflops / peak[dtype],
+                            note=f"{len(products)} products, {product_flops / flops:.2f}x the counted FLOPs"))
     return rows
 
 

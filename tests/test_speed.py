@@ -77,6 +77,20 @@ def test_quick_run_of_the_cheap_sections(tmp_path):
     assert len(growth) == len(speed.GROWTH) and growth[0]["ratio"] == 1
     assert all(a["attn_share"] < b["attn_share"] for a, b in zip(growth, growth[1:]))  # the quadratic term grows
     assert all(0 < r["frac_peak"] for r in rows if "frac_peak" in r)
+    assert {"tiny joint step's products alone fp32", "tiny joint step's products alone bf16"} <= cases.keys()
+
+
+def test_step_products_count_the_step_flops():
+    """The products recorded from one forward hold exactly the training step's counted FLOPs
+    (3x the forward: every product has two in backward), six per attention call."""
+    model = ModalityDiT(TINY)
+    x = tiny_inputs(depth=True)
+    products = speed.step_products(model, lambda: model(**x))
+    _, flops = speed.products_alone(products, torch.float32)
+    counted = speed.step_flops(TINY, TINY.txt_len, 16, 16, train=True) * 2  # batch 2
+    assert flops == counted
+    attention = [p for p in products if p[0] > 1]
+    assert len(attention) == 6 * (TINY.n_double + TINY.n_single + TINY.n_depth_decoder)
 
 
 def test_peer_section(tmp_path):
