@@ -196,14 +196,17 @@ def distillation(teacher, v: Tensor, x_img: Tensor, txt: Tensor, img_ids: Tensor
     w = distill_hi t_depth + distill_lo (1 - t_depth), on the samples whose image is noisy.
 
     The frozen T2I teacher runs on those samples only: a clean image (i2d, most of a
-    post-training batch) has weight 0. v, x_img: (B, N, C); txt: (B, L, D); t_img, t_depth: (B,).
+    post-training batch) has weight 0. Without any, it still runs once, on the first sample at
+    weight 0, so that every rank calls a sharded (FSDP) teacher equally often.
+    v, x_img: (B, N, C); txt: (B, L, D); t_img, t_depth: (B,).
     """
-    rows = (t_img > 0).nonzero().squeeze(1)
+    noisy = t_img > 0
+    rows = noisy.nonzero().squeeze(1)
     if rows.numel() == 0:
-        return v.new_zeros((), dtype=torch.float32)
+        rows = rows.new_zeros(1)
     with torch.no_grad():
         v_teacher, _ = teacher(x_img[rows], img_ids, txt[rows], txt_ids, t_img[rows])
-    weight = cfg.distill_hi * t_depth[rows] + cfg.distill_lo * (1 - t_depth[rows])
+    weight = (cfg.distill_hi * t_depth[rows] + cfg.distill_lo * (1 - t_depth[rows])) * noisy[rows]
     return ((v[rows].float() - v_teacher.float()).pow(2).mean((1, 2)) * weight).sum() / v.shape[0]
 
 
