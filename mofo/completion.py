@@ -1,19 +1,23 @@
 """Sparse depth at the input's resolution: interpolation of measured points and
-fusion of a model's dense estimate with them (depth completion).
+fusion of a model's dense estimate and the image with them (depth completion).
 
 Maps are (H, W) float arrays in the measurements' units; `known` is the (H, W)
 bool mask of measured pixels. The model runs on its own grid; the fusion here
-works at full resolution, so no measurement is pooled away:
+works at full resolution, so no measurement is pooled away. It works on inverse
+depth q = 1 / depth, which is linear in the pixel coordinates on any plane seen
+in perspective (so interpolating q, not depth, is exact on planar surfaces):
 
-    guided = A + interpolate(sparse - A),   A = s * estimate + t  (least squares on the points)
-    fused  = w * guided + (1 - w) * interpolate(sparse),  w fitted on held-out points
+    L      = interpolate(q)                                    linear, on the Delaunay triangulation
+    guided = A + interpolate(q - A),  A = s / estimate + t     least squares on the points
+    edge   = edge_aware(q, image)                              normalized convolution that stops at image edges
+    fused  = 1 / (L + a (guided - L) + b (edge - L))           a, b, and the edge filter's sigmas fitted on held-out points
 
 The affine fit takes the estimate to metric scale; the interpolated residual
 corrects it between the points and makes it exact on them (a flat estimate gives
-back plain interpolation: the residual interpolation reproduces constants). The
-blend weight, fitted on measurements left out of both maps, decides how much the
-estimate is trusted between the points: an estimate that does not predict the
-left-out points better than their neighbours falls back to interpolation.
+back plain interpolation). The weights, fitted on measurements left out of every
+map, decide how much the estimate and the image are trusted between the points:
+where neither predicts the left-out points better than their neighbours, the
+fusion falls back to interpolation.
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ from scipy.interpolate import LinearNDInterpolator
 from .align import fit_scale_shift
 
 INTERPOLATIONS = ("nearest", "linear")
+EDGE_SIGMAS = tuple((s, r) for s in (4.0, 8.0, 16.0, 32.0) for r in (0.1, 0.2, 0.4))  # (pixels, colour): octaves, tried on held-out points
+WEIGHTS = np.linspace(0, 1, 11)  # grid of the blend weights a, b (a + b <= 1)
 
 
 def nearest_points(values: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -55,63 +61,106 @@ def interpolate_points(values: np.ndarray, known: np.ndarray, method: str = "lin
     return np.where(np.isnan(linear), nearest, linear)
 
 
-def _guided_and_linear(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(guided, linear), each (H, W) float64, from one triangulation of the points.
+def _recursive_filter(f: np.ndarray, step: np.ndarray, sigma: float) -> np.ndarray:
+    """One causal and one anti-causal pass along axis 1 of f (H, W, C); step (H, W - 1) is the
+    domain-transform distance between neighbours (Gastal & Oliveira 2011, eq. 21)."""
+    v = np.exp(-np.sqrt(2) / sigma) ** step
+    f = f.copy()
+    for j in range(1, f.shape[1]):
+        f[:, j] += v[:, j - 1, None] * (f[:, j - 1] - f[:, j])
+    for j in range(f.shape[1] - 2, -1, -1):
+        f[:, j] += v[:, j, None] * (f[:, j + 1] - f[:, j])
+    return f
 
-    Interpolation is linear in the values, so the interpolated residual
-    L(sparse - aligned) is L(sparse) - L(aligned): both maps come from interpolating
-    the points and the aligned estimate together.
+
+def edge_aware(values: np.ndarray, known: np.ndarray, image: np.ndarray, sigma_s: float, sigma_r: float,
+               iterations: int = 3) -> np.ndarray:
+    """Normalized convolution (Knutsson & Westin 1993) of the measured pixels of `values` (H, W) with the
+    domain-transform recursive filter guided by `image` (H, W, 3) uint8 (Gastal & Oliveira 2011, sec. 4-5):
+    a local average of the points that does not reach across the image's edges.
+
+    sigma_s: spatial sigma in pixels; sigma_r: colour sigma (image in [0, 1], L1 over channels).
+    Returns float64 (H, W), NaN where no point reaches.
     """
-    est = estimate.astype(np.float64)
-    y = sparse[known].astype(np.float64)
-    s, t = fit_scale_shift(est[known], y)
+    img = image.astype(np.float64) / 255
+    step_x = 1 + sigma_s / sigma_r * np.abs(np.diff(img, axis=1)).sum(-1)
+    step_y = 1 + sigma_s / sigma_r * np.abs(np.diff(img, axis=0)).sum(-1)
+    f = np.stack([np.where(known, values, 0.0), known.astype(np.float64)], axis=-1)
+    for i in range(iterations):  # eq. 14: sigmas halving so the passes add up to sigma_s
+        sigma = sigma_s * np.sqrt(3) * 2 ** (iterations - i - 1) / np.sqrt(4**iterations - 1)
+        f = _recursive_filter(f, step_x, sigma)
+        f = _recursive_filter(f.transpose(1, 0, 2), step_y.T, sigma).transpose(1, 0, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(f[..., 1] > 1e-6, f[..., 0] / f[..., 1], np.nan)
+
+
+def _maps(x: np.ndarray, q: np.ndarray, known: np.ndarray, image: np.ndarray | None,
+          sigma: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(linear, guided, edge) inverse-depth maps (H, W) float64 from the points `q` on `known`.
+
+    x: the estimate as inverse depth. Interpolation is linear in the values, so the
+    interpolated residual L(q - A) is L(q) - L(A): one triangulation gives both.
+    edge is linear where no point reaches or without an image.
+    """
+    y = q[known]
+    s, t = fit_scale_shift(x[known], y)
     if s <= 0:  # an estimate anti-correlated with the points carries no usable scale
         s, t = 0.0, float(y.mean())
-    aligned = s * est + t
-    both = interpolate_points(np.stack([np.where(known, sparse, 0.0), aligned], axis=-1), known, "linear")
-    return aligned + both[..., 0] - both[..., 1], both[..., 0]
+    aligned = s * x + t
+    both = interpolate_points(np.stack([np.where(known, q, 0.0), aligned], axis=-1), known, "linear")
+    linear = both[..., 0]
+    edge = linear if image is None else edge_aware(q, known, image, *sigma)
+    return linear, aligned + linear - both[..., 1], np.where(np.isnan(edge), linear, edge)
 
 
-def guided(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """A relative (H, W) estimate made metric by the points: affine fit, plus the
-    linearly interpolated residual, so it is exact on the measured pixels. float64."""
-    return _guided_and_linear(estimate, sparse, known)[0]
-
-
-def blend_weight(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray, holdout: float, seed: int) -> float:
-    """Weight w in [0, 1] of `guided` against plain linear interpolation, fitted on
-    held-out measurements: both are rebuilt from the other points and w minimises the
-    squared relative error of `w * guided + (1 - w) * linear` on the held-out ones."""
+def blend_weights(x: np.ndarray, q: np.ndarray, known: np.ndarray, image: np.ndarray | None, holdout: float,
+                  seed: int) -> tuple[float, float, tuple[float, float]]:
+    """(a, b, edge sigmas) of `fuse`, fitted on held-out measurements: every map is rebuilt from the
+    other points, and the weights (grid `WEIGHTS`, a + b <= 1) and sigmas (`EDGE_SIGMAS`) minimise the
+    mean relative error |p - q| / q of the held-out points (the AbsRel of depth, to first order)."""
     points = np.argwhere(known)
     held = np.random.default_rng(seed).random(len(points)) < holdout
     fit_mask = known.copy()
     fit_mask[tuple(points[held].T)] = False
     rows, cols = points[held].T
-    y = sparse[rows, cols].astype(np.float64)
-    g, lin = (m[rows, cols] for m in _guided_and_linear(estimate, sparse, fit_mask))
-    diff = (g - lin) / y
-    denom = float(diff @ diff)
-    return 1.0 if denom == 0 else float(np.clip(diff @ ((y - lin) / y) / denom, 0.0, 1.0))
+    y = q[rows, cols]
+    pairs = np.array([(a, b) for a in WEIGHTS for b in (WEIGHTS if image is not None else [0.0]) if a + b <= 1 + 1e-9])
+    best = (np.inf, 1.0, 0.0, EDGE_SIGMAS[0])
+    for sigma in EDGE_SIGMAS if image is not None else EDGE_SIGMAS[:1]:
+        lin, g, e = (m[rows, cols] for m in _maps(x, q, fit_mask, image, sigma))
+        err = (np.abs(lin + pairs[:, :1] * (g - lin) + pairs[:, 1:] * (e - lin) - y) / y).mean(axis=1)
+        k = int(np.argmin(err))
+        if err[k] < best[0]:
+            best = (float(err[k]), float(pairs[k, 0]), float(pairs[k, 1]), sigma)
+    return best[1:]
 
 
-def fuse(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray, holdout: float = 0.2,
-         seed: int = 0, smooth: float | tuple[float, float] = 0.0) -> tuple[np.ndarray, float]:
-    """Fuse a relative (H, W) estimate with measurements (module docstring).
+def fuse(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray, image: np.ndarray | None = None,
+         holdout: float = 0.2, seed: int = 0, smooth: float | tuple[float, float] = 0.0
+         ) -> tuple[np.ndarray, tuple[float, float]]:
+    """Fuse a relative (H, W) depth estimate and the (H, W, 3) uint8 image with measurements (module docstring).
 
     smooth: Gaussian sigma in pixels (one, or (rows, cols)) by which the estimate is blurred
     first, e.g. a fraction of a model's patch against the steps at patch edges; 0: as is.
 
-    The model-guided map (`guided`) is blended with plain linear interpolation of the
-    points by a weight fitted on a held-out share of them (`blend_weight`), so an
-    estimate that does not help the points falls back to interpolating them. With
-    fewer than 10 points everything goes to the guided map. Exact on the measured
-    pixels; clipped below at half the smallest measurement.
-    Returns (fused (H, W) float64, the weight of the guided map).
+    On inverse depth, linear interpolation of the points plus a times the model-guided
+    map's and b times the edge-aware map's difference from it, (a, b) and the edge
+    filter's sigmas fitted on a held-out share of the points (`blend_weights`), so an
+    estimate or image that does not help the points falls back to interpolating them.
+    Without `image`, b = 0. With fewer than 10 points everything goes to the guided map.
+    Exact on the measured pixels; clipped to [0.5, 2] times the measured range.
+    Returns (fused (H, W) float64, (a, b)).
     """
     y = sparse[known].astype(np.float64)
     if np.any(np.asarray(smooth) > 0):
         estimate = ndimage.gaussian_filter(estimate.astype(np.float64), smooth, mode="nearest")
-    w = 1.0 if len(y) * holdout < 2 or len(y) < 10 else blend_weight(estimate, sparse, known, holdout, seed)
-    fused, linear = _guided_and_linear(estimate, sparse, known)
-    fused = w * fused + (1 - w) * linear
-    return np.maximum(np.where(known, sparse, fused), 0.5 * float(y.min())), w
+    x = 1 / np.maximum(estimate.astype(np.float64), 1e-6)
+    q = np.where(known, 1 / np.where(known, sparse, 1).astype(np.float64), 0.0)
+    if len(y) * holdout < 2 or len(y) < 10:
+        a, b, sigma = 1.0, 0.0, EDGE_SIGMAS[0]
+    else:
+        a, b, sigma = blend_weights(x, q, known, image, holdout, seed)
+    linear, guided, edge = _maps(x, q, known, image if b > 0 else None, sigma)
+    fused = linear + a * (guided - linear) + b * (edge - linear)
+    fused = 1 / np.clip(fused, 0.5 / y.max(), 2 / y.min())
+    return np.where(known, sparse, fused), (a, b)

@@ -222,10 +222,11 @@ class Pipeline:
         at every step (their correctly noised values replace that part of the depth
         state; no gradients). Its estimate, resized to the input and blurred by
         `COMPLETE_SMOOTH` of a patch (the decoder's patch edges are steps the points
-        do not support), is then fused with
-        the measurements at full resolution (`completion.fuse`: affine fit, linearly
-        interpolated residual, blended with plain interpolation of the points by a
-        weight fitted on held-out points), so it is exact on every measured pixel.
+        do not support), is then fused with the image and
+        the measurements at full resolution, on inverse depth (`completion.fuse`: affine fit,
+        linearly interpolated residual, and an edge-aware average of the points guided by
+        the image, blended with plain interpolation of the points by weights fitted on
+        held-out points), so it is exact on every measured pixel.
         """
         if np.shape(sparse)[:2] != np.shape(image)[:2]:
             raise ValueError(f"the sparse depth map is {np.shape(sparse)[1]}x{np.shape(sparse)[0]} pixels but the image "
@@ -242,5 +243,5 @@ class Pipeline:
         estimate = unfit(self._decode_depth(depth).float(), box, sparse.shape[:2])[0, 0].numpy()
         per_patch = COMPLETE_SMOOTH * self.depth_codec.patch_size  # sigma in model pixels, then in input pixels
         smooth = (per_patch * sparse.shape[0] / box[2], per_patch * sparse.shape[1] / box[3])
-        fused, _ = fuse(estimate, sparse, sparse > 0, seed=seed, smooth=smooth)
+        fused, _ = fuse(estimate, sparse, sparse > 0, np.asarray(image), seed=seed, smooth=smooth)
         return fused.astype(np.float32)
