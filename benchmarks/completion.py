@@ -12,7 +12,8 @@ Two sets:
 Methods: `complete` (metric depth, scored as is); i2d with scale and shift fitted to
 the same points (least squares), as a user without completion would, with and
 without the measured pixels pasted in; nearest and linear (Delaunay) interpolation of
-the points alone. AbsRel, delta1, RMSE (mean over images), clipped to the set's range.
+the points alone, and linear interpolation of their inverse (exact on planes seen in perspective,
+what `complete` fuses on). AbsRel, delta1, RMSE (mean over images), clipped to the set's range.
 Writes benchmarks/results/completion.json.
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ from mofo.evaluate import depth_metrics, eval_mask
 from mofo.pipeline import Pipeline
 from report import publish
 
-METHODS = ("complete", "i2d + alignment", "i2d + alignment + pasted", "nearest", "linear")
+METHODS = ("complete", "i2d + alignment", "i2d + alignment + pasted", "nearest", "linear", "linear (inverse depth)")
 
 
 def predictions(pipe, image, sparse, known, i2d, steps, seed) -> dict[str, np.ndarray]:
@@ -44,6 +45,7 @@ def predictions(pipe, image, sparse, known, i2d, steps, seed) -> dict[str, np.nd
         "i2d + alignment + pasted": np.where(known, sparse, aligned),
         "nearest": interpolate_points(sparse, known, "nearest"),
         "linear": interpolate_points(sparse, known, "linear"),
+        "linear (inverse depth)": 1 / interpolate_points(np.where(known, 1 / np.where(known, sparse, 1), 0), known),
     }
 
 

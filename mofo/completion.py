@@ -94,13 +94,11 @@ def edge_aware(values: np.ndarray, known: np.ndarray, image: np.ndarray, sigma_s
         return np.where(f[..., 1] > 1e-6, f[..., 0] / f[..., 1], np.nan)
 
 
-def _maps(x: np.ndarray, q: np.ndarray, known: np.ndarray, image: np.ndarray | None,
-          sigma: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(linear, guided, edge) inverse-depth maps (H, W) float64 from the points `q` on `known`.
+def _linear_guided(x: np.ndarray, q: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(linear, guided) inverse-depth maps (H, W) float64 from the points `q` on `known`.
 
     x: the estimate as inverse depth. Interpolation is linear in the values, so the
     interpolated residual L(q - A) is L(q) - L(A): one triangulation gives both.
-    edge is linear where no point reaches or without an image.
     """
     y = q[known]
     s, t = fit_scale_shift(x[known], y)
@@ -108,9 +106,14 @@ def _maps(x: np.ndarray, q: np.ndarray, known: np.ndarray, image: np.ndarray | N
         s, t = 0.0, float(y.mean())
     aligned = s * x + t
     both = interpolate_points(np.stack([np.where(known, q, 0.0), aligned], axis=-1), known, "linear")
-    linear = both[..., 0]
-    edge = linear if image is None else edge_aware(q, known, image, *sigma)
-    return linear, aligned + linear - both[..., 1], np.where(np.isnan(edge), linear, edge)
+    return both[..., 0], aligned + both[..., 0] - both[..., 1]
+
+
+def _edge(q: np.ndarray, known: np.ndarray, image: np.ndarray, sigma: tuple[float, float],
+          linear: np.ndarray) -> np.ndarray:
+    """`edge_aware` of the points, `linear` where no point reaches."""
+    edge = edge_aware(q, known, image, *sigma)
+    return np.where(np.isnan(edge), linear, edge)
 
 
 def blend_weights(x: np.ndarray, q: np.ndarray, known: np.ndarray, image: np.ndarray | None, holdout: float,
@@ -126,8 +129,10 @@ def blend_weights(x: np.ndarray, q: np.ndarray, known: np.ndarray, image: np.nda
     y = q[rows, cols]
     pairs = np.array([(a, b) for a in WEIGHTS for b in (WEIGHTS if image is not None else [0.0]) if a + b <= 1 + 1e-9])
     best = (np.inf, 1.0, 0.0, EDGE_SIGMAS[0])
+    linear, guided = _linear_guided(x, q, fit_mask)
+    lin, g = linear[rows, cols], guided[rows, cols]
     for sigma in EDGE_SIGMAS if image is not None else EDGE_SIGMAS[:1]:
-        lin, g, e = (m[rows, cols] for m in _maps(x, q, fit_mask, image, sigma))
+        e = lin if image is None else _edge(q, fit_mask, image, sigma, linear)[rows, cols]
         err = (np.abs(lin + pairs[:, :1] * (g - lin) + pairs[:, 1:] * (e - lin) - y) / y).mean(axis=1)
         k = int(np.argmin(err))
         if err[k] < best[0]:
@@ -160,7 +165,8 @@ def fuse(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray, image: np.
         a, b, sigma = 1.0, 0.0, EDGE_SIGMAS[0]
     else:
         a, b, sigma = blend_weights(x, q, known, image, holdout, seed)
-    linear, guided, edge = _maps(x, q, known, image if b > 0 else None, sigma)
+    linear, guided = _linear_guided(x, q, known)
+    edge = _edge(q, known, image, sigma, linear) if b > 0 else linear
     fused = linear + a * (guided - linear) + b * (edge - linear)
     fused = 1 / np.clip(fused, 0.5 / y.max(), 2 / y.min())
     return np.where(known, sparse, fused), (a, b)
