@@ -22,6 +22,11 @@ Sections (`--only NAME ...`, all by default):
   Python start, imports, model load, sampling, writing), `Pipeline.depths` per image in a batch of
   32, fp32 vs bf16, and the start-up of `import mofo` and `mofo --help` (which must load no model
   and no text encoder: the probe counts torch modules and looks for transformers, diffusers, gradio).
+- `gpu` (skipped without CUDA): the accelerator's bf16 matmul peak (4096², 8192²) and `mf-370m` at 512 px
+  (1024 image + its text tokens, with and without the depth stream's 1024) forward+backward in bf16
+  autocast with only the flash SDPA kernel allowed, eager and `torch.compile`d, as TFLOP/s and the
+  fraction of that peak (MFU), beside the diffusers peer on the T2I model. `benchmarks/gpu_check.sh`
+  runs it on a lent machine; `--gpu-device cpu --no-compile` runs the same code here (a test).
 
 Every comparison is measured side by side in this one process: its cases run in turn, repetition
 after repetition (`interleaved`), and each reports its median after warm-up, so a ratio holds on a
@@ -70,7 +75,7 @@ from report import publish
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SECTIONS = ("peer", "modes", "growth", "roofline", "user")
+SECTIONS = ("peer", "modes", "growth", "roofline", "user", "gpu")
 COLUMNS = ("section", "case", "ms", "ref", "ref_ms", "ratio", "flop_ratio", "attn_share", "gflops", "frac_peak", "mb",
            "ref_mb")  # of the table; a row's `note` is printed below it and saved under "notes"
 # ~60 M parameters, the issue's larger peer size: 4 double + 8 single blocks of width 512
@@ -163,8 +168,8 @@ def peak_mb(fn) -> float:
     return mem.peak / 2**20
 
 
-def autocast(dtype: str):
-    return torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bf16" else nullcontext()
+def autocast(dtype: str, device_type: str = "cpu"):
+    return torch.autocast(device_type, dtype=torch.bfloat16) if dtype == "bf16" else nullcontext()
 
 
 def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -199,10 +204,10 @@ def inference(forward, dtype: str):
     return run
 
 
-def training(forward, model: nn.Module, dtype: str):
+def training(forward, model: nn.Module, dtype: str, device_type: str = "cpu"):
     """A callable running forward + backward of a mean-square loss on every output, in `dtype`."""
     def run():
-        with autocast(dtype):
+        with autocast(dtype, device_type):
             loss = sum(out.float().square().mean() for out in forward() if out is not None)
         loss.backward()
         model.zero_grad(set_to_none=True)
@@ -519,7 +524,92 @@ def user(opts) -> list[dict]:
 
 # ----------------------------------------------------------------------------- main
 
-RUN = {"peer": peer, "modes": modes, "growth": growth, "roofline": roofline, "user": user}
+def synced(fn, device: torch.device):
+    """`fn` followed by a wait for the device, so that wall-clock timers see its kernels."""
+    if device.type != "cuda":
+        return fn
+    def run():
+        fn()
+        torch.cuda.synchronize(device)
+    return run
+
+
+def flash_only(device: torch.device):
+    """On CUDA, a context that allows only the flash SDPA kernel (an error where it cannot run)."""
+    if device.type != "cuda":
+        return nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION])
+
+
+def gpu(opts) -> list[dict]:
+    """Item 6 on an accelerator: bf16 matmul peak; `mf-370m` at 512 px (joint and T2I) forward+backward in
+    bf16 autocast with flash attention, eager and `torch.compile`d, as MFU of that peak; the diffusers peer
+    on the T2I model. Skipped without CUDA; `--gpu-device cpu` runs the same code on the CPU (a test)."""
+    device = torch.device(opts.gpu_device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("gpu: skipped, no CUDA device")
+        return []
+    name, batch, sizes = ("tiny", 2, (256,)) if opts.quick else ("mf-370m", 8, (4096, 8192))
+    warnings.filterwarnings("ignore", message="Mismatch dtype between input and weight")  # the peer's norms
+    cases = {}
+    for n in sizes:
+        a, b = (torch.randn(n, n, device=device, dtype=torch.bfloat16) for _ in range(2))
+        cases[n] = synced(lambda a=a, b=b: torch.mm(a, b), device)
+    t = interleaved(cases, opts.reps, opts.warmup)
+    peak = max(2 * n**3 / t[n] / 1e9 for n in sizes)
+    label = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    rows = [row("gpu", f"matmul bf16 {n}x{n}", t[n], gflops=2 * n**3 / t[n] / 1e9,
+                note=f"{label}, torch {torch.__version__}" if n == sizes[0] else "") for n in sizes]
+    cfg = get_preset(name)
+    grid = (cfg.resolution // cfg.patch_size,) * 2
+    n, n_txt = grid[0] * grid[1], cfg.txt_len
+    for kind, c in (("joint", cfg), ("t2i", cfg.replace(with_depth=False))):
+        model = randomize(ModalityDiT(c))
+        peer_model = peer_twin(model) if kind == "t2i" else None
+        model = model.to(device)
+        x = {k: v.to(device) for k, v in inputs(c, batch, grid, n_txt, depth=c.with_depth).items()}
+        steps = {"eager": model}
+        if opts.compile:
+            steps["compiled"] = torch.compile(model)
+        if peer_model is not None:
+            peer_model = peer_model.to(device)
+            steps["peer"] = lambda **k: peer_model(hidden_states=k["img"], encoder_hidden_states=k["txt"],
+                                                   timestep=k["t_img"], img_ids=k["img_ids"], txt_ids=k["txt_ids"],
+                                                   return_dict=False)
+        models = {who: peer_model if who == "peer" else model for who in steps}
+        cases = {who: synced(training(lambda f=f: f(**x), models[who], "bf16", device.type), device)
+                 for who, f in steps.items()}
+        start = time.perf_counter()
+        with flash_only(device):
+            for fn in cases.values():  # the first call compiles
+                fn()
+            first = time.perf_counter() - start
+            t = interleaved(cases, opts.reps, opts.warmup)
+        flops = step_flops(c, n_txt, n, n if c.with_depth else 0, train=True) * batch
+        for who in ("eager", "compiled"):
+            if who not in t:
+                continue
+            gflops, case = flops / t[who] / 1e9, f"{name} {kind} bf16 fwd+bwd {who}"
+            fields = {"gflops": gflops, "frac_peak": gflops / peak, "note": "" if who != "eager" else
+                      f"B={batch}, {n}+{n_txt}{f'+{n}' if c.with_depth else ''} tokens, "
+                      f"{parameters(model) / 1e6:.0f}M params, first calls {first:.0f} s"}
+            rows.append(compared("gpu", case, t[who], "diffusers", t["peer"], batch, **fields) if "peer" in t
+                        else row("gpu", case, t[who], batch, **fields))
+        del model, peer_model, steps, cases, models
+    return rows
+
+
+def peer_twin(model: ModalityDiT):
+    """`diffusers_twin(model)`, or None (with a line saying so) where diffusers is missing."""
+    try:
+        import diffusers  # noqa: F401
+    except ImportError:
+        print("gpu: no peer rows, diffusers is not installed")
+        return None
+    return diffusers_twin(model)
+
+RUN = {"peer": peer, "modes": modes, "growth": growth, "roofline": roofline, "user": user, "gpu": gpu}
 
 
 def machine() -> str:
@@ -540,6 +630,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (and of the subprocesses)")
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions per case (default 5, quick 3)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed rounds first (default 2, quick 1)")
+    parser.add_argument("--gpu-device", default="cuda", help="device of the `gpu` section (cpu: a smoke run)")
+    parser.add_argument("--no-compile", dest="compile", action="store_false", help="`gpu`: skip torch.compile")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "speed.json"))
     opts = parser.parse_args(argv)
     opts.reps = opts.reps or (3 if opts.quick else 5)

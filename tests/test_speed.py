@@ -1,6 +1,8 @@
 """benchmarks/speed.py (issue #16) and the speed fixes it measures: the FLOP count by hand and
 against torch's counter, a smoke run of the cheap sections, the fused RMSNorm, range-wise
 modulation of the single blocks, and the bf16 pipeline against float32."""
+import argparse
+import importlib.util
 import json
 import sys
 import warnings
@@ -13,6 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import TINY, randomize
 from mofo.cli import main
+from mofo.config import get_preset
 from mofo.layers import RMSNorm, RoPE, SingleStreamBlock
 from mofo.model import ModalityDiT, per_token
 from mofo.pipeline import Pipeline
@@ -207,3 +210,27 @@ def test_depth_command_takes_a_dtype(tiny_ckpt, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["depth", str(tmp_path / "a.png"), "--dtype", "fp16"])
     assert "invalid choice: 'fp16'" in capsys.readouterr().err
+
+
+def test_gpu_section_runs_its_code_on_the_cpu(tmp_path):
+    """The accelerator section on `--gpu-device cpu` (no compile): peak, joint and T2I rows, MFU from the FLOP count."""
+    data = speed.main(["--quick", "--threads", "1", "--only", "gpu", "--gpu-device", "cpu", "--no-compile", "--reps", "1",
+                       "--json", str(tmp_path / "s.json")])
+    rows = {r["case"]: r for r in data["rows"]}
+    assert list(rows)[:3] == ["matmul bf16 256x256", "tiny joint bf16 fwd+bwd eager", "tiny t2i bf16 fwd+bwd eager"]
+    peak = rows["matmul bf16 256x256"]["gflops"]
+    cfg = get_preset("tiny")
+    n = (cfg.resolution // cfg.patch_size) ** 2
+    flops = speed.step_flops(cfg, cfg.txt_len, n, n, train=True)  # per sample
+    joint = rows["tiny joint bf16 fwd+bwd eager"]
+    assert joint["gflops"] == pytest.approx(flops / (joint["ms"] / 1000) / 1e9, rel=1e-6)
+    assert joint["frac_peak"] == pytest.approx(joint["gflops"] / peak, rel=1e-6)
+    if importlib.util.find_spec("diffusers") is not None:
+        assert rows["tiny t2i bf16 fwd+bwd eager"]["ref"] == "diffusers"
+
+
+def test_gpu_section_is_skipped_without_cuda(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    opts = argparse.Namespace(gpu_device="cuda", quick=True)
+    assert speed.gpu(opts) == []
+    assert "gpu: skipped, no CUDA device" in capsys.readouterr().out
