@@ -20,40 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from scipy.interpolate import LinearNDInterpolator
 
 from mofo.align import fit_scale_shift
-
-INTERPOLATIONS = ("nearest", "linear")
-
-
-def nearest_points(values: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Every pixel takes the value of its nearest measured pixel (Euclidean)."""
-    _, (rows, cols) = ndimage.distance_transform_edt(~known, return_indices=True)
-    return values[rows, cols]
-
-
-def interpolate_points(values: np.ndarray, known: np.ndarray, method: str = "linear") -> np.ndarray:
-    """Dense float64 map from the measured pixels of `values` (H, W), or of several
-    maps at once (H, W, K) over one triangulation.
-
-    "nearest": the nearest measurement; "linear": barycentric interpolation on the
-    Delaunay triangulation of the measured pixels, nearest outside their convex hull.
-    Measured pixels keep their values.
-    """
-    if method not in INTERPOLATIONS:
-        raise ValueError(f"unknown interpolation {method!r}; use one of {', '.join(INTERPOLATIONS)}")
-    if not known.any():
-        raise ValueError("no measured pixels to interpolate")
-    values = values.astype(np.float64)
-    nearest = nearest_points(values, known)
-    points = np.argwhere(known)
-    if method == "nearest" or len(points) < 3 or np.linalg.matrix_rank(points - points[0]) < 2:
-        return nearest
-    h, w = known.shape
-    grid = np.stack(np.meshgrid(np.arange(h), np.arange(w), indexing="ij"), axis=-1).reshape(-1, 2)
-    linear = LinearNDInterpolator(points, values[known])(grid).reshape(h, w, *values.shape[2:])
-    return np.where(np.isnan(linear), nearest, linear)
+from mofo.completion import interpolate_points  # unchanged since session 12
 
 
 def _guided_and_linear(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
