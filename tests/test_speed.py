@@ -234,3 +234,16 @@ def test_gpu_section_is_skipped_without_cuda(monkeypatch, capsys):
     opts = argparse.Namespace(gpu_device="cuda", quick=True)
     assert speed.gpu(opts) == []
     assert "gpu: skipped, no CUDA device" in capsys.readouterr().out
+
+
+def test_gpu_section_drops_a_failing_peer(monkeypatch, capsys):
+    class Broken(torch.nn.Module):
+        def forward(self, **kwargs):
+            raise RuntimeError("no kernel")
+
+    monkeypatch.setattr(speed, "peer_twin", lambda model: Broken())
+    opts = argparse.Namespace(gpu_device="cpu", quick=True, compile=False, reps=1, warmup=0)
+    rows = speed.gpu(opts)
+    assert [r["case"] for r in rows][1:] == ["tiny joint bf16 fwd+bwd eager", "tiny t2i bf16 fwd+bwd eager"]
+    assert all("ref" not in r for r in rows)
+    assert "gpu: no peer rows, it failed: RuntimeError: no kernel" in capsys.readouterr().out
