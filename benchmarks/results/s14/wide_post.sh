@@ -8,7 +8,7 @@ export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1
 ARGS=(train --config configs/default_post.toml --stage post --init runs/s14/W288pre/checkpoints/step_0010000
   --data synth:mix --sensor lidar --steps 11600 --lr 3e-4 --set warmup=100 --set flow.p_joint=0.3 --set flow.p_i2d=0.6
   --set flow.p_d2i=0.1 --set photometric=0.5 --set ckpt_every=200 --set keep=2 --set sample_every=5800
-  --out runs/s14/W288post --resume)
+  --compile --out runs/s14/W288post --resume)
 if [ "${NPROC:-1}" -gt 1 ]; then
   exec .venv/bin/torchrun --standalone --nproc_per_node=$NPROC -m mofo.cli "${ARGS[@]}"
 fi
