@@ -38,13 +38,17 @@ class FlowConfig:
     # the regression baseline: every sample with depth is i2d at t_depth = 1 (the depth input is
     # pure noise), so the depth head regresses E[depth | image] in one forward pass (1-step i2d)
     regression: bool = False
+    # share of i2d samples drawn at t_depth = 1 exactly, the regime of the 1-step depth estimate
+    # (between the recipe, 0, and `regression`, which puts every depth sample there)
+    i2d_t1: float = 0.0
 
     def __post_init__(self):
         probs = (self.p_joint, self.p_i2d, self.p_d2i)
         if min(probs) < 0 or abs(sum(probs) - 1) > 1e-6:
             raise ValueError(f"regime probabilities must be >= 0 and sum to 1, got {probs}")
-        if not 0 <= self.t_uniform <= 1:
-            raise ValueError(f"t_uniform must be in [0, 1], got {self.t_uniform}")
+        for name in ("t_uniform", "i2d_t1"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.sparse_fill not in ("noise", "mean", "nearest"):
             raise ValueError(f"unknown sparse_fill {self.sparse_fill!r}; use noise, mean or nearest")
         if self.depth_loss not in ("mse", "relative"):
@@ -101,8 +105,9 @@ def forcing_times(has_depth: Tensor, cfg: FlowConfig, rng: Draws | torch.Generat
                   ) -> tuple[Tensor, Tensor, Tensor]:
     """Draw (t_img, t_depth, regime), each (B,), for a batch; noise levels `sigmoid(mu + N(0, 1))`.
 
-    Samples without depth train the image alone: t_depth = 1 and regime -1. With
-    `cfg.regression` every sample with depth is i2d at t_depth = 1 (the same draws are made).
+    Samples without depth train the image alone: t_depth = 1 and regime -1. A share `cfg.i2d_t1`
+    of the i2d samples has t_depth = 1; with `cfg.regression` every sample with depth is i2d at
+    t_depth = 1 (the same draws are made).
     """
     rng, n, device = as_draws(rng), has_depth.shape[0], has_depth.device
     edges = torch.tensor([cfg.p_joint, cfg.p_joint + cfg.p_i2d], device=device)
@@ -111,6 +116,8 @@ def forcing_times(has_depth: Tensor, cfg: FlowConfig, rng: Draws | torch.Generat
     t_depth = noise_levels(n, mu, cfg.t_uniform, rng, device)
     t_img = torch.where((regime == I2D) & has_depth, torch.zeros_like(t_img), t_img)
     t_depth = torch.where(regime == D2I, torch.zeros_like(t_depth), t_depth)
+    if cfg.i2d_t1 > 0:  # drawn only when asked for, so that other recipes keep their draws
+        t_depth = torch.where((regime == I2D) & (rng.rand(n, device) < cfg.i2d_t1), torch.ones_like(t_depth), t_depth)
     if cfg.regression:  # image clean, depth pure noise: the one forward pass of a regressor
         regime = torch.full_like(regime, I2D)
         t_img = torch.where(has_depth, torch.zeros_like(t_img), t_img)

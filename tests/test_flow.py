@@ -204,6 +204,20 @@ def test_noise_levels_uniform_share():
     assert (t < 0.3).float().mean().item() == pytest.approx(0.3 * 0.3 + 0.7 * below, abs=0.005)
     with pytest.raises(ValueError, match="t_uniform"):
         FlowConfig(t_uniform=1.5)
+    with pytest.raises(ValueError, match="i2d_t1"):
+        FlowConfig(i2d_t1=-0.1)
+
+
+def test_i2d_t1_puts_that_share_of_i2d_samples_at_pure_noise_and_leaves_the_rest():
+    n, has = 200_000, torch.ones(200_000, dtype=torch.bool)
+    base = forcing_times(has, FlowConfig(p_joint=0.3, p_i2d=0.6, p_d2i=0.1), torch.Generator().manual_seed(3), mu=1.1)
+    cfg = FlowConfig(p_joint=0.3, p_i2d=0.6, p_d2i=0.1, i2d_t1=0.4)
+    t_img, t_depth, regime = forcing_times(has, cfg, torch.Generator().manual_seed(3), mu=1.1)
+    assert torch.equal(regime, base[2]) and torch.equal(t_img, base[0])  # the same draws before
+    i2d, moved = regime == I2D, t_depth != base[1]
+    assert torch.all(t_depth[moved] == 1) and not torch.any(moved & ~i2d)
+    assert abs((t_depth[i2d] == 1).float().mean().item() - 0.4) < 0.005
+    assert n * 0.6 * 0.4 * 0.98 < moved.sum() < n * 0.6 * 0.4 * 1.02
 
 
 def test_regression_trains_one_forward_pass_from_the_image(tiny_cfg):
