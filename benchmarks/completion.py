@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mofo.completion import interpolate_points
+from mofo.completion import interpolate_points, inverse_points
 from mofo.data import make_sensor, to_uint8
 from mofo.data.benchmarks import RealData, open_benchmark
 from mofo.align import fit_scale_shift
@@ -45,7 +45,7 @@ def predictions(pipe, image, sparse, known, i2d, steps, seed) -> dict[str, np.nd
         "i2d + alignment + pasted": np.where(known, sparse, aligned),
         "nearest": interpolate_points(sparse, known, "nearest"),
         "linear": interpolate_points(sparse, known, "linear"),
-        "linear (inverse depth)": 1 / interpolate_points(np.where(known, 1 / np.where(known, sparse, 1), 0), known),
+        "linear (inverse depth)": 1 / interpolate_points(inverse_points(sparse, known), known),
     }
 
 

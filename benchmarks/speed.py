@@ -242,6 +242,12 @@ def diffusers_twin(model: ModalityDiT):
         return Flux2Transformer2DModel.from_pretrained(tmp, local_files_only=True, low_cpu_mem_usage=False).float()
 
 
+def peer_forward(theirs, x: dict):
+    """The diffusers twin called on our `inputs(...)` keyword arguments (T2I)."""
+    return theirs(hidden_states=x["img"], encoder_hidden_states=x["txt"], timestep=x["t_img"], img_ids=x["img_ids"],
+                  txt_ids=x["txt_ids"], return_dict=False)
+
+
 def peer(opts) -> list[dict]:
     try:
         import diffusers  # noqa: F401
@@ -262,8 +268,7 @@ def peer(opts) -> list[dict]:
         models = {"ours": ours, "peer": theirs}
         forwards = {
             "ours": lambda: ours(**x),
-            "peer": lambda: theirs(hidden_states=x["img"], encoder_hidden_states=x["txt"], timestep=x["t_img"],
-                                   img_ids=x["img_ids"], txt_ids=x["txt_ids"], return_dict=False),
+            "peer": lambda: peer_forward(theirs, x),
         }
         with torch.no_grad():
             gap = (forwards["ours"]()[0] - forwards["peer"]()[0]).abs().max().item()
@@ -578,9 +583,7 @@ def gpu(opts) -> list[dict]:
             steps["compiled"] = torch.compile(model)
         if peer_model is not None:
             peer_model = peer_model.to(device)
-            steps["peer"] = lambda **k: peer_model(hidden_states=k["img"], encoder_hidden_states=k["txt"],
-                                                   timestep=k["t_img"], img_ids=k["img_ids"], txt_ids=k["txt_ids"],
-                                                   return_dict=False)
+            steps["peer"] = lambda **k: peer_forward(peer_model, k)
         models = {who: peer_model if who == "peer" else model for who in steps}
         cases = {who: synced(flash_only(training(lambda f=f: f(**x), models[who], "bf16", device.type), device,
                                         who != "peer"), device) for who, f in steps.items()}
@@ -617,6 +620,7 @@ def peer_twin(model: ModalityDiT):
         print("gpu: no peer rows, diffusers is not installed")
         return None
     return diffusers_twin(model)
+
 
 RUN = {"peer": peer, "modes": modes, "growth": growth, "roofline": roofline, "user": user, "gpu": gpu}
 

@@ -61,6 +61,11 @@ def interpolate_points(values: np.ndarray, known: np.ndarray, method: str = "lin
     return np.where(np.isnan(linear), nearest, linear)
 
 
+def inverse_points(sparse: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """1 / depth on the measured pixels, 0 elsewhere: float64 (H, W)."""
+    return np.where(known, 1 / np.where(known, sparse, 1).astype(np.float64), 0.0)
+
+
 def _recursive_filter(f: np.ndarray, step: np.ndarray, sigma: float) -> np.ndarray:
     """One causal and one anti-causal pass along axis 1 of f (H, W, C); step (H, W - 1) is the
     domain-transform distance between neighbours (Gastal & Oliveira 2011, eq. 21)."""
@@ -160,7 +165,7 @@ def fuse(estimate: np.ndarray, sparse: np.ndarray, known: np.ndarray, image: np.
     if np.any(np.asarray(smooth) > 0):
         estimate = ndimage.gaussian_filter(estimate.astype(np.float64), smooth, mode="nearest")
     x = 1 / np.maximum(estimate.astype(np.float64), 1e-6)
-    q = np.where(known, 1 / np.where(known, sparse, 1).astype(np.float64), 0.0)
+    q = inverse_points(sparse, known)
     if len(y) * holdout < 2 or len(y) < 10:
         a, b, sigma = 1.0, 0.0, EDGE_SIGMAS[0]
     else:

@@ -14,8 +14,7 @@ from completion_s12 import fuse, guided, interpolate_points  # noqa: E402
 from mofo.evaluate import depth_metrics
 
 
-def inv(sp, kn):
-    return np.where(kn, 1 / np.where(kn, sp, 1.0), 0.0)
+inv = mofo.completion.inverse_points
 
 
 def lin_inv(est, sp, kn, seed):

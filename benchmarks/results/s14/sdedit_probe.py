@@ -20,7 +20,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from completion import kitti_inputs, run_set, synth_inputs  # noqa: E402
 from mofo.codecs import contract, patchify  # noqa: E402
-from mofo.completion import fuse, interpolate_points  # noqa: E402
+from mofo.completion import fuse, interpolate_points, inverse_points  # noqa: E402
 from mofo.data.benchmarks import RealData, open_benchmark  # noqa: E402
 from mofo.pipeline import COMPLETE_SMOOTH, Pipeline, pool_sparse, unfit  # noqa: E402
 from mofo.sampling import denoise  # noqa: E402
@@ -36,7 +36,7 @@ def complete_from(pipe, t0):
         tokens, box = pipe._encode_image(image)
         sparse = np.asarray(sparse, dtype=np.float32)
         known = sparse > 0
-        dense = 1 / interpolate_points(np.where(known, 1 / np.where(known, sparse, 1), 0), known)
+        dense = 1 / interpolate_points(inverse_points(sparse, known), known)
         pooled, valid = pool_sparse(sparse, pipe.res)
         start = F.adaptive_avg_pool2d(torch.from_numpy(dense).float()[None, None], (pipe.res, pipe.res))
         z = patchify(contract(start / pooled[valid].mean()), pipe.depth_codec.patch_size)
