@@ -165,6 +165,11 @@ def _common(p, guided: bool = True):
                    help="horizontal field of view for point clouds (degrees, 1 to 179)")
 
 
+def _flip(p):
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="also estimate the mirrored image and average the two (default: the model's depth_flip)")
+
+
 def add_product_commands(sub):
     p = sub.add_parser("generate", help="text -> image + depth (joint)")
     p.add_argument("--prompt", required=True, help='the caption ("" for unconditional)')
@@ -181,6 +186,7 @@ def add_product_commands(sub):
     p.add_argument("--prompt", default="", help="optional caption of the image")
     p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",  # pipeline.DTYPES (not imported to parse)
                    help="what the model computes in: bf16 (autocast) is faster where the CPU/GPU has bf16 units")
+    _flip(p)
     _common(p)
     p.set_defaults(func=run_depth)
 
@@ -249,10 +255,11 @@ def run_depth(args):
     batches = [range(i, min(i + args.batch_size, len(paths))) for i in range(0, len(paths), args.batch_size)]
     for batch in tqdm(batches, desc="depth", unit="batch", disable=len(batches) < 2):
         depths, seconds = _timed(pipe.depths, [images[i] for i in batch], steps=args.steps, seed=args.seed,
-                                 cfg=args.cfg, prompt=args.prompt, fit_mode=args.fit)
+                                 cfg=args.cfg, prompt=args.prompt, fit_mode=args.fit, flip=args.flip)
         for i, depth in zip(batch, depths):
             meta = _settings(args, pipe, "depth_steps", "depth_cfg", input=str(paths[i]), fit=args.fit,
-                             dtype=args.dtype, seconds=seconds / len(batch))
+                             dtype=args.dtype, flip=pipe.sampling.depth_flip if args.flip is None else args.flip,
+                             seconds=seconds / len(batch))
             print(write_outputs(args.out, images[i], depth, meta, fov=args.fov, stem=paths[i].stem))
 
 
@@ -393,6 +400,7 @@ def add_eval_commands(sub):
                    help="when the model runs: feed a flat mid-grey image of the same size instead of the photo (does the model read the image?)")
     p.add_argument("--steps", type=whole(1), help="sampling steps (default: the model's)")
     p.add_argument("--ensemble", type=whole(1), default=1, help="K seeds per image, aligned then per-pixel median")
+    _flip(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=whole(1), help="score only the first N images")
     p.add_argument("--align", default="affine", choices=["affine", "disparity", "median"],
@@ -408,8 +416,9 @@ def run_eval(args):
     from .evaluate import evaluate, evaluate_baseline, evaluate_saved
 
     runs_model = args.predictions is None and args.baseline is None
-    if args.grey_input and not runs_model:
-        raise UsageError("--grey-input applies when the model runs (not with --predictions or --baseline)")
+    for flag, given in (("--grey-input", args.grey_input), ("--flip", args.flip is not None)):
+        if given and not runs_model:
+            raise UsageError(f"{flag} applies when the model runs (not with --predictions or --baseline)")
     if args.depth_scale is not None and args.benchmark != "folder":
         raise UsageError("--depth-scale applies to --benchmark folder only")
     kw = {} if args.depth_scale is None else {"depth_scale": args.depth_scale}
@@ -426,7 +435,7 @@ def run_eval(args):
         def predict(image, seed):
             if args.grey_input:
                 image = image * 0 + 128
-            return pipe.depth(image, steps=args.steps, seed=seed)
+            return pipe.depth(image, steps=args.steps, seed=seed, flip=args.flip)
 
         report = evaluate(dataset, predict, ensemble=args.ensemble, seed=args.seed, limit=args.limit, alignment=args.align)
     print(report.table())

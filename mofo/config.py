@@ -124,6 +124,7 @@ class SamplingConfig(_Data):
     log2_alpha: float = 5.0  # joint tilt (METHOD §7): a > 1 resolves the image first
     depth_steps: int = 20  # depth (i2d)
     depth_cfg: float = 1.0  # guidance of depth: 1 = off
+    depth_flip: bool = False  # depth (i2d): also estimate the mirrored image, average the two in inverse depth
     joint_depth_cfg: float = 1.0  # guidance of the depth stream in generate (joint); the image takes `cfg`
     complete_steps: int = 20  # complete (i2d with measurements imposed; unguided)
 

@@ -42,6 +42,18 @@ def _to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255
 
 
+def mirror_mean(maps: torch.Tensor) -> torch.Tensor:
+    """(2B, 1, H, W) depth maps, the second half estimated on the mirrored images -> (B, 1, H, W).
+
+    The second half is mirrored back and the two are averaged in inverse depth (the
+    harmonic mean), which measured best of the means tried (docs/default_model.md,
+    "Mirror averaging").
+    """
+    ours, mirrored = maps.chunk(2)
+    inverse = 1 / ours.clamp_min(1e-6) + 1 / mirrored.flip(-1).clamp_min(1e-6)
+    return 2 / inverse
+
+
 def fit(x: torch.Tensor, res: int, mode: str) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
     """Bring (1, C, H, W) to (1, C, res, res): `resize` (stretch) or `letterbox` (keep aspect, pad).
 
@@ -174,21 +186,30 @@ class Pipeline:
         return to_uint8(rgb[0]), self._decode_depth(depth)[0, 0].numpy()
 
     def depth(self, image: np.ndarray, steps: int | None = None, seed: int = 0, cfg: float | None = None,
-              prompt: str = "", fit_mode: str = "resize") -> np.ndarray:
+              prompt: str = "", fit_mode: str = "resize", flip: bool | None = None) -> np.ndarray:
         """Image uint8 (H, W, 3) -> relative depth float32 (H, W) at the input size."""
-        return self.depths([image], steps, seed, cfg, prompt, fit_mode)[0]
+        return self.depths([image], steps, seed, cfg, prompt, fit_mode, flip)[0]
 
     @torch.no_grad()
     def depths(self, images: list[np.ndarray], steps: int | None = None, seed: int = 0, cfg: float | None = None,
-               prompt: str = "", fit_mode: str = "resize") -> list[np.ndarray]:
-        """A batch of images of any sizes -> one relative depth map per image, each at its input size."""
+               prompt: str = "", fit_mode: str = "resize", flip: bool | None = None) -> list[np.ndarray]:
+        """A batch of images of any sizes -> one relative depth map per image, each at its input size.
+
+        `flip` (None: the checkpoint's `sampling.depth_flip`) also estimates each image
+        mirrored left-right, in the same batch, and returns the mean of the two estimates
+        in inverse depth (`mirror_mean`): twice the compute for a steadier map.
+        """
+        flip = self.sampling.depth_flip if flip is None else flip
         fitted = [fit(_to_tensor(image), self.res, fit_mode) for image in images]
-        tokens = self.image_codec.encode(torch.cat([x for x, _ in fitted]).to(self.device))
-        txt, unc = self._text([prompt] * len(images))
+        batch = torch.cat([x for x, _ in fitted])
+        batch = torch.cat([batch, batch.flip(-1)]) if flip else batch
+        tokens = self.image_codec.encode(batch.to(self.device))
+        txt, unc = self._text([prompt] * len(batch))
         _, depth = self._sample("i2d", txt, unc, self.grid, image=tokens, steps=self._steps(steps, "depth_steps"),
                                 cfg_scale=self.sampling.depth_cfg if cfg is None else cfg,
                                 generator=self._generator(seed))
         maps = self._decode_depth(depth)
+        maps = mirror_mean(maps) if flip else maps
         return [unfit(maps[i : i + 1], box, image.shape[:2])[0, 0].numpy()
                 for i, (image, (_, box)) in enumerate(zip(images, fitted))]
 

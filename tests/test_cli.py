@@ -68,6 +68,8 @@ BAD = [
     (["complete", "--image", "{image}", "--sparse-depth", "{sparse}", "--cfg", "2"], "unrecognized arguments: --cfg"),
     (["eval", "--benchmark", "folder", "--root", "{tmp}", "--baseline", "ramp", "--grey-input"],
      "--grey-input applies when the model runs"),
+    (["eval", "--benchmark", "folder", "--root", "{tmp}", "--baseline", "ramp", "--no-flip"],
+     "--flip applies when the model runs"),
     (["eval", "--benchmark", "nyuv2", "--baseline", "ramp", "--depth-scale", "0.001"],
      "--depth-scale applies to --benchmark folder only"),
     (["convert", "--from", "diffusers", "{tmp}", "--out", "{tmp}/c", "--variant", "v1"], "--variant v1|v2 goes with"),

@@ -526,8 +526,8 @@ def test_cli_model_runs_the_pipeline(tmp_path, monkeypatch, capsys):
             calls.append(("load", path))
             return cls()
 
-        def depth(self, image, steps=None, seed=0):
-            calls.append(("depth", steps, seed))
+        def depth(self, image, steps=None, seed=0, flip=None):
+            calls.append(("depth", steps, seed, flip))
             i = next(i for i, im in enumerate(images) if np.array_equal(im, image))
             return (3 * depths[i] + seed).astype(np.float32)
 
@@ -535,9 +535,14 @@ def test_cli_model_runs_the_pipeline(tmp_path, monkeypatch, capsys):
     out = tmp_path / "r.json"
     assert main(["eval", "--benchmark", "folder", "--root", str(tmp_path / "bench"), "--model", "ckpt",
                  "--steps", "5", "--ensemble", "2", "--seed", "3", "--limit", "2", "--json", str(out)]) == 0
-    assert calls == [("load", "ckpt")] + [("depth", 5, 3), ("depth", 5, 4)] * 2
+    assert calls == [("load", "ckpt")] + [("depth", 5, 3, None), ("depth", 5, 4, None)] * 2  # None: the model's flip
     result = json.loads(out.read_text())
     assert result["n_images"] == 2 and result["abs_rel"] < 1e-6 and result["delta1"] == 1.0
+    for flag, flip in (("--flip", True), ("--no-flip", False)):
+        calls.clear()
+        assert main(["eval", "--benchmark", "folder", "--root", str(tmp_path / "bench"), "--model", "ckpt",
+                     "--limit", "1", flag]) == 0
+        assert calls == [("load", "ckpt"), ("depth", None, 0, flip)]
 
 
 def test_baselines_ignore_the_image_and_score_like_their_definition():
@@ -579,7 +584,7 @@ def test_cli_eval_defaults_to_the_bundled_model(tmp_path, monkeypatch, capsys):
             loaded.append(path)
             return cls()
 
-        def depth(self, image, steps=None, seed=0):
+        def depth(self, image, steps=None, seed=0, flip=None):
             return np.ones(image.shape[:2], np.float32)
 
     monkeypatch.setitem(sys.modules, "mofo.pipeline", types.SimpleNamespace(Pipeline=FakePipeline))
@@ -596,7 +601,7 @@ def test_cli_grey_input_feeds_a_flat_image_of_the_same_size(tmp_path, monkeypatc
         def from_pretrained(cls, path):
             return cls()
 
-        def depth(self, image, steps=None, seed=0):
+        def depth(self, image, steps=None, seed=0, flip=None):
             seen.append(image.copy())
             return np.ones(image.shape[:2], np.float32)
 

@@ -1,4 +1,5 @@
 """Pipeline modes and the product commands on a tiny random model."""
+import dataclasses
 import json
 import subprocess
 import sys
@@ -265,3 +266,43 @@ def test_stored_empty_prompt_of_another_shape_is_refused(stored_empty):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "photo.png")
     out = mofo("depth", folder / "photo.png", "--model", folder, "--out", folder / "out")
     assert out.returncode == 2 and "text_empty.safetensors" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_mirror_mean_is_the_harmonic_mean_of_the_realigned_halves():
+    from mofo.pipeline import mirror_mean
+
+    rng = np.random.default_rng(3)
+    a, b = rng.uniform(0.2, 5, (2, 3, 1, 4, 6))
+    want = 2 / (1 / a + 1 / b[..., ::-1])  # b was estimated on mirrored images
+    got = mirror_mean(torch.from_numpy(np.concatenate([a, b])))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+
+
+def test_depths_flip_averages_the_estimates_of_the_image_and_its_mirror(ckpt, monkeypatch):
+    """With the sampler replaced by a deterministic, asymmetric function of the image tokens, `flip`
+    must equal the harmonic mean of the plain estimate and the mirrored-back estimate of the mirror."""
+    pipe = Pipeline.from_pretrained(ckpt)
+    res, p = pipe.res, pipe.depth_codec.patch_size
+    n, width = pipe.grid[0] * pipe.grid[1], p * p
+    weight = torch.randn(pipe.image_codec.encode(torch.zeros(1, 3, res, res)).shape[-1], width,
+                         generator=torch.Generator().manual_seed(0))
+    ramp = torch.linspace(0, 1, n)[None, :, None]  # position-dependent: the fake model is not mirror-symmetric
+
+    def fake_sample(mode, txt, unc, grid, image, **kw):
+        assert mode == "i2d" and len(txt) == len(image)
+        return None, 0.2 + torch.sigmoid(image @ weight + ramp)  # normalised depth in (0.2, 1.2)
+
+    monkeypatch.setattr(pipe, "_sample", fake_sample)
+    rng = np.random.default_rng(4)
+    images = [rng.integers(0, 255, (res, res, 3), dtype=np.uint8) for _ in range(2)]  # model size: fit is identity
+    plain = pipe.depths(images, flip=False)
+    mirrored = pipe.depths([np.ascontiguousarray(im[:, ::-1]) for im in images], flip=False)
+    for got, a, b in zip(pipe.depths(images, flip=True), plain, mirrored):
+        assert not np.allclose(a, b[:, ::-1])  # the two estimates differ, so the average is tested
+        np.testing.assert_allclose(got, 2 / (1 / a + 1 / b[:, ::-1]), rtol=1e-5)
+    assert pipe.sampling.depth_flip is False  # default: a checkpoint without the field samples as before
+    for a, b in zip(pipe.depths(images), plain):
+        assert np.array_equal(a, b)
+    pipe.sampling = dataclasses.replace(pipe.sampling, depth_flip=True)  # as a checkpoint that sets it
+    for a, b in zip(pipe.depths(images), pipe.depths(images, flip=True)):
+        assert np.array_equal(a, b)
