@@ -1,6 +1,7 @@
 """How fast mofo trains and samples on this machine, and against the diffusers FLUX.2 peer (issue #16).
 
-    python benchmarks/speed.py                                  # every section at full size (~10 minutes)
+    python benchmarks/speed.py                                  # every section at full size (~10 minutes + compilation)
+    python benchmarks/speed.py --no-compile                     # without the torch.compile rows (~10 minutes)
     python benchmarks/speed.py --quick --threads 1              # tiny sizes, a smoke run (well under a minute)
     python benchmarks/speed.py --only peer roofline --json /tmp/speed.json
 
@@ -8,7 +9,8 @@ Sections (`--only NAME ...`, all by default):
 - `peer`: our DiT in text-to-image mode vs diffusers' `Flux2Transformer2DModel` built from the same
   weights (`mofo.convert.to_diffusers`: matched width, heads, blocks, text and image tokens), forward
   and forward+backward per sample, fp32 and bf16 autocast, peak memory of a training step; the
-  `tiny` preset and a ~60 M config (`PEER_60M`).
+  `tiny` preset and a ~60 M config (`PEER_60M`). With compile on (not `--no-compile`), the
+  forward+backward rows also run both models `torch.compile`d, ours against the compiled peer.
 - `modes`: one sampling step of joint / i2d / d2i and the T2I model's step, a full i2d estimate at
   the default step count, and the training step of the joint vs the T2I model, per CPU preset; each
   ratio beside the one the FLOP count predicts.
@@ -17,7 +19,8 @@ Sections (`--only NAME ...`, all by default):
 - `roofline`: this machine's fp32 and bf16 matmul GFLOP/s (torch.mm, same run) and the fraction of
   it our training step reaches; beside it, the step's own matrix products (every linear layer's
   forward, input- and weight-gradient product, attention's six) timed alone on random operands:
-  the fraction a step made of nothing but those products would reach, its ceiling.
+  the fraction a step made of nothing but those products would reach, its ceiling; with compile on,
+  the step `torch.compile`d too.
 - `user`: `mofo depth` on a 640x480 photo end to end (a subprocess; a second one times its stages:
   Python start, imports, model load, sampling, writing), `Pipeline.depths` per image in a batch of
   32, fp32 vs bf16, and the start-up of `import mofo` and `mofo --help` (which must load no model
@@ -274,15 +277,23 @@ def peer(opts) -> list[dict]:
             gap = (forwards["ours"]()[0] - forwards["peer"]()[0]).abs().max().item()
         note = (f"{parameters(ours) / 1e6:.1f}M params, B={batch}, {grid[0] * grid[1]}+{n_txt} tokens, "
                 f"max|ours-peer| {gap:.1e}")
+        compiled = {}
+        if opts.compile:
+            ours_c, theirs_c = torch.compile(ours), torch.compile(theirs)
+            compiled = {"ours": lambda: ours_c(**x), "peer": lambda: peer_forward(theirs_c, x)}
         for dtype in ("fp32", "bf16"):
             cases = {who: inference(forward, dtype) for who, forward in forwards.items()}
             t = interleaved(cases, opts.reps, opts.warmup)
             rows.append(compared("peer", f"{name} {dtype} fwd", t["ours"], "diffusers", t["peer"], batch, note=note))
             cases = {who: training(forward, models[who], dtype) for who, forward in forwards.items()}
-            t = interleaved(cases, opts.reps, opts.warmup)
-            mem = {who: peak_mb(fn) for who, fn in cases.items()}
+            cases |= {(who, "compiled"): training(forward, models[who], dtype) for who, forward in compiled.items()}
+            t = interleaved(cases, opts.reps, max(opts.warmup, bool(compiled)))  # compilation in an untimed round
+            mem = {who: peak_mb(cases[who]) for who in forwards}
             rows.append(compared("peer", f"{name} {dtype} fwd+bwd", t["ours"], "diffusers", t["peer"], batch,
                                  mb=mem["ours"], ref_mb=mem["peer"]))
+            if compiled:
+                rows.append(compared("peer", f"{name} {dtype} fwd+bwd compiled", t["ours", "compiled"],
+                                     "diffusers compiled", t["peer", "compiled"], batch))
             note = ""
         del ours, theirs
     return rows
@@ -417,14 +428,20 @@ def roofline(opts) -> list[dict]:
         n = grid[0] * grid[1]
         flops = step_flops(cfg, cfg.txt_len, n, n if cfg.with_depth else 0, train=True) * batch
         cases = {dtype: training(lambda: model(**x), model, dtype) for dtype in ("fp32", "bf16")}
+        if opts.compile:
+            compiled = torch.compile(model)
+            cases |= {(dtype, "compiled"): training(lambda: compiled(**x), model, dtype) for dtype in ("fp32", "bf16")}
         products = step_products(model, lambda: model(**x))
         for dtype, torch_dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
             cases[dtype, "products"], product_flops = products_alone(products, torch_dtype)
-        t = interleaved(cases, opts.reps, opts.warmup)
+        t = interleaved(cases, opts.reps, max(opts.warmup, opts.compile))  # compilation in an untimed round
         for dtype in ("fp32", "bf16"):
-            gflops = flops / t[dtype] / 1e9
-            rows.append(row("roofline", f"{name} train step {dtype}", t[dtype], batch, gflops=gflops,
-                            frac_peak=gflops / peak[dtype], note=f"B={batch}, peak {peak[dtype]:.0f} GFLOP/s"))
+            for key, label in ((dtype, ""), ((dtype, "compiled"), " compiled")):
+                if key in t:
+                    gflops = flops / t[key] / 1e9
+                    rows.append(row("roofline", f"{name} train step{label} {dtype}", t[key], batch, gflops=gflops,
+                                    frac_peak=gflops / peak[dtype],
+                                    note="" if label else f"B={batch}, peak {peak[dtype]:.0f} GFLOP/s"))
             seconds = t[dtype, "products"]
             gflops = product_flops / seconds / 1e9
             rows.append(row("roofline", f"{name} step's products alone {dtype}", seconds, batch, gflops=gflops,
@@ -644,7 +661,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions per case (default 5, quick 3)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed rounds first (default 2, quick 1)")
     parser.add_argument("--gpu-device", default="cuda", help="device of the `gpu` section (cpu: a smoke run)")
-    parser.add_argument("--no-compile", dest="compile", action="store_false", help="`gpu`: skip torch.compile")
+    parser.add_argument("--no-compile", dest="compile", action="store_false",
+                        help="skip torch.compile (the compiled rows of `peer`, `roofline` and `gpu`; minutes of compilation)")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "speed.json"))
     opts = parser.parse_args(argv)
     opts.reps = opts.reps or (3 if opts.quick else 5)

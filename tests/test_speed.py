@@ -64,7 +64,15 @@ def test_linear_flops_match_torch_flop_counter(depth):
 # ----------------------------------------------------------------------------- the script
 
 
-def test_quick_run_of_the_cheap_sections(tmp_path):
+def compiles(monkeypatch) -> list:
+    """Replace torch.compile by the identity (compilation takes minutes); the list of models it got."""
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda model: seen.append(model) or model)
+    return seen
+
+
+def test_quick_run_of_the_cheap_sections(tmp_path, monkeypatch):
+    compiled = compiles(monkeypatch)
     data = speed.main(["--quick", "--threads", "1", "--only", "modes", "growth", "roofline", "--json",
                        str(tmp_path / "speed.json")])
     saved = json.loads((tmp_path / "speed.json").read_text())
@@ -81,6 +89,8 @@ def test_quick_run_of_the_cheap_sections(tmp_path):
     assert all(a["attn_share"] < b["attn_share"] for a, b in zip(growth, growth[1:]))  # the quadratic term grows
     assert all(0 < r["frac_peak"] for r in rows if "frac_peak" in r)
     assert {"tiny joint step's products alone fp32", "tiny joint step's products alone bf16"} <= cases.keys()
+    assert len(compiled) == 1 and {"tiny joint train step compiled fp32", "tiny joint train step compiled bf16"} <= cases.keys()
+    assert all(cases[f"tiny joint train step compiled {d}"]["frac_peak"] > 0 for d in ("fp32", "bf16"))
 
 
 def test_step_products_count_the_step_flops():
@@ -96,12 +106,16 @@ def test_step_products_count_the_step_flops():
     assert len(attention) == 6 * (TINY.n_double + TINY.n_single + TINY.n_depth_decoder)
 
 
-def test_peer_section(tmp_path):
+def test_peer_section(tmp_path, monkeypatch):
     pytest.importorskip("diffusers", minversion="0.42")
+    compiled = compiles(monkeypatch)
     data = speed.main(["--quick", "--threads", "1", "--only", "peer", "--reps", "1", "--json", str(tmp_path / "s.json")])
     rows = data["rows"]
-    assert [r["case"] for r in rows] == [f"tiny {d} {k}" for d in ("fp32", "bf16") for k in ("fwd", "fwd+bwd")]
-    assert all(r["ms"] > 0 and r["ref_ms"] > 0 and r["ref"] == "diffusers" for r in rows)
+    assert [r["case"] for r in rows] == [f"tiny {d} {k}" for d in ("fp32", "bf16")
+                                         for k in ("fwd", "fwd+bwd", "fwd+bwd compiled")]
+    assert all(r["ms"] > 0 and r["ref_ms"] > 0 and r["ref"] == "diffusers" for r in rows if "compiled" not in r["case"])
+    assert all(r["ref"] == "diffusers compiled" for r in rows if "compiled" in r["case"])
+    assert len(compiled) == 2 and type(compiled[0]).__name__ == "ModalityDiT"  # ours, then the peer
     assert all(r["mb"] > 0 and r["ref_mb"] > 0 for r in rows if r["case"].endswith("fwd+bwd"))
     gap = float(data["notes"]["tiny fp32 fwd"].rsplit(" ", 1)[1])  # the two models compute the same function
     assert gap < 1e-4
