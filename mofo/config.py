@@ -127,6 +127,7 @@ class SamplingConfig(_Data):
     depth_flip: bool = False  # depth (i2d): also estimate the mirrored image, average the two in inverse depth
     joint_depth_cfg: float = 1.0  # guidance of the depth stream in generate (joint); the image takes `cfg`
     complete_steps: int = 20  # complete (i2d with measurements imposed; unguided)
+    depth_max: float = 0.0  # every mode: decoded depth capped at this multiple of the unit mean (0 = no cap)
 
     def __post_init__(self):
         for key in ("steps", "depth_steps", "complete_steps"):
@@ -135,6 +136,8 @@ class SamplingConfig(_Data):
         for key in ("cfg", "depth_cfg", "joint_depth_cfg"):
             if getattr(self, key) < 0:
                 raise ValueError(f"sampling {key} must be >= 0, got {getattr(self, key)}")
+        if self.depth_max != 0 and not self.depth_max > 1:
+            raise ValueError(f"sampling depth_max must be 0 (no cap) or above 1 (the unit mean), got {self.depth_max}")
 
     @classmethod
     def from_dict(cls, d: dict) -> SamplingConfig:

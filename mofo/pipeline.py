@@ -166,7 +166,13 @@ class Pipeline:
         return self.image_codec.encode(x.to(self.device)), box
 
     def _decode_depth(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.depth_codec.decode(tokens.float(), *self.grid).cpu()
+        """Depth tokens -> relative depth (B, 1, R, R), capped at `sampling.depth_max` where set.
+
+        The contraction lets the model say "10 000x the mean"; the cap keeps such far outliers
+        from dominating (docs/default_model.md, "Capping far depth").
+        """
+        maps = self.depth_codec.decode(tokens.float(), *self.grid).cpu()
+        return maps.clamp_max(self.sampling.depth_max) if self.sampling.depth_max else maps
 
     # ------------------------------------------------------------------ modes
     @torch.no_grad()

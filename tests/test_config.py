@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from mofo.config import ModelConfig, get_preset, presets
+from mofo.config import ModelConfig, SamplingConfig, get_preset, presets
 from mofo.model import ModalityDiT
 
 
@@ -26,6 +26,16 @@ def test_unknown_keys_and_bad_sizes_raise():
         ModelConfig(hidden_size=100, num_heads=3)
     with pytest.raises(ValueError, match="unknown preset"):
         get_preset("nope")
+
+
+def test_sampling_config_checks_its_values():
+    assert SamplingConfig(depth_max=10).depth_max == 10 and SamplingConfig().depth_max == 0
+    for bad, match in (({"depth_max": 0.5}, "depth_max must be 0 .no cap. or above 1"), ({"depth_max": -2}, "depth_max"),
+                       ({"depth_steps": 0}, "depth_steps must be >= 1"), ({"cfg": -1}, "cfg must be >= 0")):
+        with pytest.raises(ValueError, match=match):
+            SamplingConfig(**bad)
+    with pytest.raises(ValueError, match="unknown sampling"):
+        SamplingConfig.from_dict({"depth_maximum": 10})
 
 
 @pytest.mark.parametrize("name,target", [("mf-370m", 370e6), ("mf-780m", 780e6), ("mf-1.6b", 1.6e9), ("mf-3.3b", 3.3e9)])

@@ -278,23 +278,30 @@ def test_mirror_mean_is_the_harmonic_mean_of_the_realigned_halves():
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
 
 
-def test_depths_flip_averages_the_estimates_of_the_image_and_its_mirror(ckpt, monkeypatch):
-    """With the sampler replaced by a deterministic, asymmetric function of the image tokens, `flip`
-    must equal the harmonic mean of the plain estimate and the mirrored-back estimate of the mirror."""
+@pytest.fixture
+def fake_i2d(ckpt, monkeypatch):
+    """A pipeline whose sampler is a deterministic, position-dependent (so not mirror-symmetric) function
+    of the image tokens, normalised depth in (0.2, 1.99): decoded depth from 0.2 to 100x the mean;
+    and images of the model's size (fit is the identity)."""
     pipe = Pipeline.from_pretrained(ckpt)
     res, p = pipe.res, pipe.depth_codec.patch_size
-    n, width = pipe.grid[0] * pipe.grid[1], p * p
-    weight = torch.randn(pipe.image_codec.encode(torch.zeros(1, 3, res, res)).shape[-1], width,
+    n = pipe.grid[0] * pipe.grid[1]
+    weight = torch.randn(pipe.image_codec.encode(torch.zeros(1, 3, res, res)).shape[-1], p * p,
                          generator=torch.Generator().manual_seed(0))
-    ramp = torch.linspace(0, 1, n)[None, :, None]  # position-dependent: the fake model is not mirror-symmetric
+    ramp = torch.linspace(-3, 3, n)[None, :, None]
 
     def fake_sample(mode, txt, unc, grid, image, **kw):
         assert mode == "i2d" and len(txt) == len(image)
-        return None, 0.2 + torch.sigmoid(image @ weight + ramp)  # normalised depth in (0.2, 1.2)
+        return None, 0.2 + 1.79 * torch.sigmoid(image @ weight + ramp)
 
     monkeypatch.setattr(pipe, "_sample", fake_sample)
     rng = np.random.default_rng(4)
-    images = [rng.integers(0, 255, (res, res, 3), dtype=np.uint8) for _ in range(2)]  # model size: fit is identity
+    return pipe, [rng.integers(0, 255, (res, res, 3), dtype=np.uint8) for _ in range(2)]
+
+
+def test_depths_flip_averages_the_estimates_of_the_image_and_its_mirror(fake_i2d):
+    """`flip` must equal the harmonic mean of the plain estimate and the mirrored-back estimate of the mirror."""
+    pipe, images = fake_i2d
     plain = pipe.depths(images, flip=False)
     mirrored = pipe.depths([np.ascontiguousarray(im[:, ::-1]) for im in images], flip=False)
     for got, a, b in zip(pipe.depths(images, flip=True), plain, mirrored):
@@ -306,3 +313,15 @@ def test_depths_flip_averages_the_estimates_of_the_image_and_its_mirror(ckpt, mo
     pipe.sampling = dataclasses.replace(pipe.sampling, depth_flip=True)  # as a checkpoint that sets it
     for a, b in zip(pipe.depths(images), pipe.depths(images, flip=True)):
         assert np.array_equal(a, b)
+
+
+def test_depth_max_caps_the_decoded_depth(fake_i2d):
+    pipe, images = fake_i2d
+    assert pipe.sampling.depth_max == 0  # default: no cap
+    plain = pipe.depths(images)
+    assert max(d.max() for d in plain) > 20 and min(d.min() for d in plain) < 1  # outliers to cap, and the rest
+    pipe.sampling = dataclasses.replace(pipe.sampling, depth_max=10.0)
+    for got, want in zip(pipe.depths(images), plain):
+        np.testing.assert_allclose(got, np.minimum(want, 10.0), rtol=1e-6)
+    flipped = pipe.depths(images, flip=True)  # the cap holds for each estimate, so for their mean
+    assert max(d.max() for d in flipped) <= 10.0 + 1e-5
