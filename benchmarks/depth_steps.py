@@ -65,7 +65,7 @@ class Probe:
         self.ids = position_ids(*pipe.grid, self.txt.shape[1])
 
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.pipe.depth_codec.decode(tokens.float(), *self.pipe.grid)
+        return self.pipe.decode_depth(tokens)
 
     def sample(self, steps: int, seed: int, callback=None) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)

@@ -165,7 +165,7 @@ class Pipeline:
         x, box = fit(_to_tensor(image), self.res, "resize")
         return self.image_codec.encode(x.to(self.device)), box
 
-    def _decode_depth(self, tokens: torch.Tensor) -> torch.Tensor:
+    def decode_depth(self, tokens: torch.Tensor) -> torch.Tensor:
         """Depth tokens -> relative depth (B, 1, R, R), capped at `sampling.depth_max` where set.
 
         The contraction lets the model say "10 000x the mean"; the cap keeps such far outliers
@@ -189,7 +189,7 @@ class Pipeline:
                                   depth_cfg_scale=self.sampling.joint_depth_cfg, log2_alpha=log2_alpha,
                                   refine=refine, generator=self._generator(seed))
         rgb = self.image_codec.decode(img.float(), *self.grid).cpu()
-        return to_uint8(rgb[0]), self._decode_depth(depth)[0, 0].numpy()
+        return to_uint8(rgb[0]), self.decode_depth(depth)[0, 0].numpy()
 
     def depth(self, image: np.ndarray, steps: int | None = None, seed: int = 0, cfg: float | None = None,
               prompt: str = "", fit_mode: str = "resize", flip: bool | None = None) -> np.ndarray:
@@ -214,7 +214,7 @@ class Pipeline:
         _, depth = self._sample("i2d", txt, unc, self.grid, image=tokens, steps=self._steps(steps, "depth_steps"),
                                 cfg_scale=self.sampling.depth_cfg if cfg is None else cfg,
                                 generator=self._generator(seed))
-        maps = self._decode_depth(depth)
+        maps = self.decode_depth(depth)
         maps = mirror_mean(maps) if flip else maps
         return [unfit(maps[i : i + 1], box, image.shape[:2])[0, 0].numpy()
                 for i, (image, (_, box)) in enumerate(zip(images, fitted))]
@@ -267,7 +267,7 @@ class Pipeline:
         txt, unc = self._text([prompt])
         _, depth = self._sample("i2d", txt, unc, self.grid, image=tokens, known=(values, known),
                                 steps=self._steps(steps, "complete_steps"), generator=self._generator(seed))
-        estimate = unfit(self._decode_depth(depth).float(), box, sparse.shape[:2])[0, 0].numpy()
+        estimate = unfit(self.decode_depth(depth).float(), box, sparse.shape[:2])[0, 0].numpy()
         per_patch = COMPLETE_SMOOTH * self.depth_codec.patch_size  # sigma in model pixels, then in input pixels
         smooth = (per_patch * sparse.shape[0] / box[2], per_patch * sparse.shape[1] / box[3])
         fused, _ = fuse(estimate, sparse, sparse > 0, np.asarray(image), seed=seed, smooth=smooth)

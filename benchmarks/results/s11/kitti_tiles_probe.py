@@ -18,7 +18,7 @@ def estimate(image, sparse, seed=0):
     txt, unc = pipe._text([""])
     _, depth = pipe._sample("i2d", txt, unc, pipe.grid, image=tokens, known=(values, known), steps=1,
                             generator=pipe._generator(seed))
-    est = unfit(pipe._decode_depth(depth).float(), box, sparse.shape[:2])[0, 0].numpy().astype(np.float64)
+    est = unfit(pipe.decode_depth(depth).float(), box, sparse.shape[:2])[0, 0].numpy().astype(np.float64)
     per = COMPLETE_SMOOTH * pipe.depth_codec.patch_size
     return ndimage.gaussian_filter(est, (per * sparse.shape[0] / box[2], per * sparse.shape[1] / box[3]), mode="nearest")
 

@@ -45,7 +45,7 @@ def complete_from(pipe, t0):
         txt, unc = pipe._text([prompt])
         t_depth = torch.tensor([t0, 0.0])
         _, depth = denoise(pipe.model, "i2d", tokens, x, torch.zeros(2), t_depth, txt, unc, pipe.grid)
-        estimate = unfit(pipe._decode_depth(depth).float(), box, sparse.shape[:2])[0, 0].numpy()
+        estimate = unfit(pipe.decode_depth(depth).float(), box, sparse.shape[:2])[0, 0].numpy()
         per_patch = COMPLETE_SMOOTH * pipe.depth_codec.patch_size
         smooth = (per_patch * sparse.shape[0] / box[2], per_patch * sparse.shape[1] / box[3])
         return fuse(estimate, sparse, known, np.asarray(image), seed=seed, smooth=smooth)[0].astype(np.float32)
