@@ -1,4 +1,5 @@
 """Probe: cap the decoded depth at K (unit-mean units, i.e. z <= 2 - 1/K), with/without inverse-depth blur 0.75 px."""
+import dataclasses
 import sys
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -7,6 +8,7 @@ from mofo.evaluate import evaluate
 from mofo.pipeline import Pipeline
 
 pipe = Pipeline.from_pretrained(sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "-" else None)
+pipe.sampling = dataclasses.replace(pipe.sampling, depth_max=0.0)  # the probe applies its own caps
 root = sys.argv[2] if len(sys.argv) > 2 else "data/mixval64"
 for bench, root, within in [("synth", root, None), ("synth", root, "object_mask"), ("realdata", None, None)]:
     ds = open_benchmark(bench, root)
