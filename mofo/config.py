@@ -128,6 +128,7 @@ class SamplingConfig(_Data):
     joint_depth_cfg: float = 1.0  # guidance of the depth stream in generate (joint); the image takes `cfg`
     complete_steps: int = 20  # complete (i2d with measurements imposed; unguided)
     depth_max: float = 0.0  # every mode: decoded depth capped at this multiple of the unit mean (0 = no cap)
+    depth_mu: float | None = None  # depth and complete (i2d): the grid's time shift (None: the model's shift_mu)
 
     def __post_init__(self):
         for key in ("steps", "depth_steps", "complete_steps"):

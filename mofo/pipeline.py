@@ -212,7 +212,7 @@ class Pipeline:
         tokens = self.image_codec.encode(batch.to(self.device))
         txt, unc = self._text([prompt] * len(batch))
         _, depth = self._sample("i2d", txt, unc, self.grid, image=tokens, steps=self._steps(steps, "depth_steps"),
-                                cfg_scale=self.sampling.depth_cfg if cfg is None else cfg,
+                                cfg_scale=self.sampling.depth_cfg if cfg is None else cfg, mu=self.sampling.depth_mu,
                                 generator=self._generator(seed))
         maps = self.decode_depth(depth)
         maps = mirror_mean(maps) if flip else maps
@@ -266,7 +266,8 @@ class Pipeline:
         values, known = self.depth_codec.encode(pooled.to(self.device), valid.to(self.device))
         txt, unc = self._text([prompt])
         _, depth = self._sample("i2d", txt, unc, self.grid, image=tokens, known=(values, known),
-                                steps=self._steps(steps, "complete_steps"), generator=self._generator(seed))
+                                steps=self._steps(steps, "complete_steps"), mu=self.sampling.depth_mu,
+                                generator=self._generator(seed))
         estimate = unfit(self.decode_depth(depth).float(), box, sparse.shape[:2])[0, 0].numpy()
         per_patch = COMPLETE_SMOOTH * self.depth_codec.patch_size  # sigma in model pixels, then in input pixels
         smooth = (per_patch * sparse.shape[0] / box[2], per_patch * sparse.shape[1] / box[3])

@@ -292,9 +292,11 @@ def fake_i2d(ckpt, monkeypatch):
 
     def fake_sample(mode, txt, unc, grid, image, **kw):
         assert mode == "i2d" and len(txt) == len(image)
+        pipe.sampled.append(kw)
         return None, 0.2 + 1.79 * torch.sigmoid(image @ weight + ramp)
 
     monkeypatch.setattr(pipe, "_sample", fake_sample)
+    pipe.sampled = []  # the keyword arguments of each sampler call
     rng = np.random.default_rng(4)
     return pipe, [rng.integers(0, 255, (res, res, 3), dtype=np.uint8) for _ in range(2)]
 
@@ -325,3 +327,22 @@ def test_depth_max_caps_the_decoded_depth(fake_i2d):
         np.testing.assert_allclose(got, np.minimum(want, 10.0), rtol=1e-6)
     flipped = pipe.depths(images, flip=True)  # the cap holds for each estimate, so for their mean
     assert max(d.max() for d in flipped) <= 10.0 + 1e-5
+
+
+def test_depth_mu_sets_the_i2d_grid_shift(fake_i2d):
+    pipe, images = fake_i2d
+    pipe.depths(images)
+    assert pipe.sampled[-1]["mu"] is None  # default: the model's own shift_mu (`sampling.sample`)
+    pipe.sampling = dataclasses.replace(pipe.sampling, depth_mu=3.0)
+    pipe.depths(images, steps=4)
+    assert pipe.sampled[-1]["mu"] == 3.0 and pipe.sampled[-1]["steps"] == 4
+
+
+def test_sampler_grid_under_a_shift():
+    """The grid the i2d sampler walks for mu = 3: t' = e^3 t / (e^3 t + 1 - t), from 1 to 0 (independent formula)."""
+    from mofo.sampling import timesteps
+
+    t_img, t_depth = timesteps(10, "i2d", 3.0)
+    u = np.linspace(1, 0, 11)
+    np.testing.assert_allclose(t_depth.numpy(), np.exp(3) * u / (np.exp(3) * u + 1 - u), atol=1e-12)
+    assert (t_img == 0).all() and t_depth[-2] > 0.6  # the last evaluation stays at high noise
