@@ -1,7 +1,9 @@
 """Session 15 probe: i2d AbsRel vs steps under stronger time shifts of the sampler's grid (mu), bundled model
 (capped), on the validation split; the model estimates badly at low t (docs/default_model.md, "Sampling steps").
 
-    OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 python benchmarks/results/s15/shift_probe.py [ROOT] [LIMIT]
+    OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 python benchmarks/results/s15/shift_probe.py [ROOT] [LIMIT] [MODEL]
+
+MODEL (default: the bundled one) keeps its own `depth_max`; choose that first (cap_probe.py).
 """
 import sys
 
@@ -14,8 +16,8 @@ from mofo.evaluate import evaluate
 from mofo.pipeline import Pipeline, _to_tensor, fit, unfit
 
 root = sys.argv[1] if len(sys.argv) > 1 else "data/mixval64"
-limit = int(sys.argv[2]) if len(sys.argv) > 2 else None
-pipe = Pipeline.from_pretrained()
+limit = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2] != "-" else None
+pipe = Pipeline.from_pretrained(sys.argv[3] if len(sys.argv) > 3 else None)
 ds = open_benchmark("synth", root)
 txt, unc = pipe._text([""])
 
