@@ -220,8 +220,10 @@ def _settings(args, pipe, steps_key: str, cfg_key: str | None, **extra) -> dict:
     used = {"steps": args.steps if args.steps is not None else getattr(sampling, steps_key)}
     if cfg_key is not None:
         used["cfg"] = args.cfg if args.cfg is not None else getattr(sampling, cfg_key)
-    return {"command": args.command, "model": pipe.name, **used, "seed": args.seed, "device": args.device,
-            "fov": args.fov, **extra}
+    if args.command in ("depth", "complete"):  # the i2d grid's shift (None: the model's training shift)
+        used["depth_mu"] = sampling.depth_mu
+    return {"command": args.command, "model": pipe.name, **used, "depth_max": sampling.depth_max, "seed": args.seed,
+            "device": args.device, "fov": args.fov, **extra}
 
 
 def _timed(fn, *a, **kw):

@@ -136,6 +136,7 @@ def test_defaults_are_recorded_and_long_prompts_warn(files, tmp_path, capsys):
     assert err.startswith("mofo generate: warning: the prompt is 10000 tokens long; the model reads its first 8")
     meta = json.loads(next(tmp_path.glob("*/metadata.json")).read_text())
     assert (meta["steps"], meta["cfg"], meta["log2_alpha"]) == (3, 4.0, 5.0)  # the checkpoint's steps, the defaults
+    assert meta["depth_max"] == 0.0 and "depth_mu" not in meta  # the shift applies to depth / complete only
 
 
 def test_bundled_text_encoder_loads_without_a_progress_bar(files, tmp_path, capsys):
@@ -157,6 +158,7 @@ def test_depth_in_a_folder_skips_depth_maps(files, tmp_path, capsys):
     (run_folder,) = (tmp_path / "out").iterdir()
     meta = json.loads((run_folder / "metadata.json").read_text())
     assert meta["input"].endswith("a.png") and (meta["steps"], meta["cfg"]) == (20, 1.0)
+    assert (meta["depth_max"], meta["depth_mu"], meta["flip"]) == (0.0, None, False)  # the tiny model's defaults
 
 
 def test_info_reads_a_checkpoint(files, capsys):
