@@ -203,7 +203,7 @@ class Pipeline:
 
         `flip` (None: the checkpoint's `sampling.depth_flip`) also estimates each image
         mirrored left-right, in the same batch, and returns the mean of the two estimates
-        in inverse depth (`mirror_mean`): twice the compute for a steadier map.
+        in inverse depth (`mirror_mean`), at twice the compute (docs/default_model.md, "Mirror averaging").
         """
         flip = self.sampling.depth_flip if flip is None else flip
         fitted = [fit(_to_tensor(image), self.res, fit_mode) for image in images]
