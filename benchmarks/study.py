@@ -8,7 +8,10 @@
 Every arm starts from `RECIPE` (the bundled-model recipe; change it there and only there) and
 trains with the library's trainer (`mofo.train`) in its own run folder `ROOT/<part>/<arm>`,
 always resuming: a re-run continues a stopped arm and skips finished ones. An arm's results
-are cached in `ROOT/<part>/<arm>/result.json`, so `--report` is cheap. `--jobs 2` runs two
+are cached in `RESULTS/<part>/<arm>.json` (default `benchmarks/results/study_arms`, tracked by
+git: a study spans sessions, and a fresh checkout has no `runs/`), so `--report` is cheap and
+needs no run folder. An arm whose checkpoint another arm starts from is trained again when
+that checkpoint is gone (same seed, same batches); its cached result is kept. `--jobs 2` runs two
 arms side by side, each a one-thread process (two one-thread jobs beat one two-thread job on
 this 2-core CPU). Arms a part needs from another part (the recipe model of `pretrain`) run
 first, wherever they are listed.
@@ -120,6 +123,7 @@ class Study:
 
     root: Path = Path("runs/study")
     data_dir: Path = Path("data/study")
+    results: Path = Path("benchmarks/results/study_arms")
     realdata: str = ""  # "" = ../shared/realdata next to the project, "none" = skip
     smoke: bool = False
     recipe: Recipe = RECIPE
@@ -139,7 +143,8 @@ class Study:
 
     def argv(self) -> list[str]:
         """The flags that rebuild this study in a child process."""
-        out = ["--root", str(self.root), "--data-dir", str(self.data_dir), "--realdata", self.realdata or ""]
+        out = ["--root", str(self.root), "--data-dir", str(self.data_dir), "--results", str(self.results),
+               "--realdata", self.realdata or ""]
         return out + (["--smoke"] if self.smoke else [])
 
 
@@ -447,15 +452,30 @@ def completion_result(study: Study) -> dict:
     return {"rows": rows}
 
 
+def result_path(study: Study, arm_id: str) -> Path:
+    return study.results / f"{arm_id}.json"
+
+
+def have(study: Study, arm: Arm) -> bool:
+    """Whether the artefact other arms start from is on disk: a pre-training arm's last checkpoint,
+    a post arm's final model (probe arms leave none)."""
+    if arm.kind == "pretrain":
+        return (study.root / arm.id / "checkpoints" / f"step_{study.budget.pre_steps:07d}").is_dir()
+    return arm.kind != "post" or (study.root / arm.id / "final").is_dir()
+
+
 def run_arm(study: Study, arm: Arm) -> dict:
-    """Train and evaluate one arm unless its result is cached; returns the result."""
+    """Train and evaluate one arm unless its result is cached; returns the result. A training arm
+    with a cached result but no artefact on disk is trained again (its result is kept)."""
     from mofo.files import write_json
 
-    path = study.root / arm.id / "result.json"
-    if path.is_file():
+    path = result_path(study, arm.id)
+    if path.is_file() and have(study, arm):
         return json.loads(path.read_text())
     if arm.kind in ("pretrain", "post"):
         run = train_arm(study, arm)
+        if path.is_file():
+            return json.loads(path.read_text())
         result = train_summary(run) if arm.kind == "pretrain" else post_result(study, arm, run)
         result["config"] = train_overrides(study, arm)
     else:
@@ -466,12 +486,12 @@ def run_arm(study: Study, arm: Arm) -> dict:
 
 
 def baselines(study: Study) -> dict:
-    """Constant and ramp baselines on synth, its object pixels and realdata (cached in ROOT/baselines.json)."""
+    """Constant and ramp baselines on synth, its object pixels and realdata (cached in RESULTS/baselines.json)."""
     from mofo.data.benchmarks import open_benchmark
     from mofo.evaluate import evaluate_baseline
     from mofo.files import write_json
 
-    path = study.root / "baselines.json"
+    path = study.results / "baselines.json"
     if path.is_file():
         return json.loads(path.read_text())
     synth, b, out = open_benchmark("synth", study.data_dir / "test"), study.budget, {}
@@ -490,14 +510,28 @@ def baselines(study: Study) -> dict:
 
 
 def done(study: Study, arm_id: str) -> bool:
-    return (study.root / arm_id / "result.json").is_file()
+    return result_path(study, arm_id).is_file()
+
+
+def plan(study: Study, parts: list[str]) -> list[str]:
+    """Arms to run, dependencies first: those without a result, and the arms whose artefact one of
+    them starts from but is not on disk (a lost run folder), recursively."""
+    arms = all_arms(study)
+    order = list(dict.fromkeys(i for part in parts for i in part_arms(study, part)))
+    todo = {i for i in order if not done(study, i)}
+    grew = True
+    while grew:
+        lost = {d for i in todo for d in arms[i].needs if d not in todo and not have(study, arms[d])}
+        todo |= lost
+        grew = bool(lost)
+    return [i for i in order if i in todo]
 
 
 def run_parts(study: Study, parts: list[str], jobs: int) -> None:
-    """Every arm of `parts` (dependencies first, each once); with jobs > 1 as one-thread child
-    processes side by side, one pool for all parts (an arm starts as soon as its needs are done)."""
+    """Every arm of `parts` that `plan` lists; with jobs > 1 as one-thread child processes side
+    by side, one pool for all parts (an arm starts as soon as its needs are done and on disk)."""
     arms = all_arms(study)
-    todo = list(dict.fromkeys(i for part in parts for i in part_arms(study, part) if not done(study, i)))
+    todo = plan(study, parts)
     if jobs <= 1:
         for i in todo:
             print(f"[study] {i}", flush=True)
@@ -510,7 +544,8 @@ def run_parts(study: Study, parts: list[str], jobs: int) -> None:
                 del running[i]
                 if proc.returncode:
                     raise RuntimeError(f"arm {i} failed (exit {proc.returncode}); see {study.root / i / 'study.log'}")
-        ready = [i for i in todo if all(done(study, d) for d in arms[i].needs)]
+        ready = [i for i in todo if all(d not in todo and d not in running and done(study, d) and have(study, arms[d])
+                                        for d in arms[i].needs)]
         while ready and len(running) < jobs:
             i = ready.pop(0)
             todo.remove(i)
@@ -536,7 +571,7 @@ MARGIN = 0.02  # AbsRel difference a verdict needs (below it: at least 2 seeds, 
 
 
 def results(study: Study, ids: list[str]) -> list[dict]:
-    return [json.loads((study.root / i / "result.json").read_text()) for i in ids if done(study, i)]
+    return [json.loads(result_path(study, i).read_text()) for i in ids if done(study, i)]
 
 
 def depth_row(label: str, found: list[dict]) -> dict | None:
@@ -933,6 +968,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=1, help="arms side by side, one thread each")
     p.add_argument("--root", default="runs/study", help="run folders: ROOT/<part>/<arm>")
     p.add_argument("--data-dir", default="data/study", help="train / test shards (written when missing)")
+    p.add_argument("--results", default="benchmarks/results/study_arms", help="cached results: RESULTS/<part>/<arm>.json")
     p.add_argument("--realdata", default="", help="../shared/realdata by default; 'none' skips it")
     p.add_argument("--smoke", action="store_true", help="tiny sizes and a few steps (the test suite's study)")
     p.add_argument("--json", default="benchmarks/results/study.json")
@@ -945,7 +981,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse(argv)
     torch.set_num_threads(1)
-    study = Study(Path(args.root), Path(args.data_dir), args.realdata, args.smoke, RECIPE, SMOKE if args.smoke else BUDGET)
+    study = Study(Path(args.root), Path(args.data_dir), Path(args.results), args.realdata, args.smoke, RECIPE,
+                  SMOKE if args.smoke else BUDGET)
     parts = list(PARTS) if "all" in args.part else args.part
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:

@@ -1,6 +1,7 @@
 """benchmarks/study.py end to end at smoke size: every part trains, evaluates and reports."""
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -17,11 +18,16 @@ def finite_numbers(rows):
     return values and all(math.isfinite(v) for v in values)
 
 
+def smoke_flags(data: Path, runs: Path, results: Path, out: Path) -> list[str]:
+    """A smoke study's flags; the report goes to OUT/study.json and OUT/docs."""
+    return ["--smoke", "--root", str(runs), "--data-dir", str(data), "--results", str(results),
+            "--json", str(out / "study.json"), "--out-dir", str(out / "docs")]
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("study")
-    flags = ["--smoke", "--root", str(tmp / "runs"), "--data-dir", str(tmp / "data"), "--json", str(tmp / "study.json"),
-             "--out-dir", str(tmp / "docs")]
+    flags = smoke_flags(tmp / "data", tmp / "runs", tmp / "results", tmp)
     assert study.main(["--part", "sparse", "--jobs", "2", *flags]) == 0  # child processes, two at a time
     assert study.main(["--part", "all", "--report", *flags]) == 0  # the rest in this process
     return tmp, flags
@@ -51,14 +57,39 @@ def test_report_writes_markdown_and_plots(smoke):
 
 def test_rerun_skips_finished_arms(smoke):
     tmp, flags = smoke
-    files = lambda: {f: f.stat().st_mtime_ns for f in (tmp / "runs").rglob("*") if f.is_file()}
+    files = lambda: {f: f.stat().st_mtime_ns for d in ("runs", "results") for f in (tmp / d).rglob("*") if f.is_file()}
     before = files()
     assert study.main(["--part", "scaling", *flags]) == 0
     assert files() == before  # no arm trained, evaluated or wrote anything again
 
 
+def test_results_outlive_the_run_folders(smoke, tmp_path):
+    """A fresh checkout keeps RESULTS (tracked) but not ROOT (runs/): finished arms are not run again, the
+    report is the same, and an arm still to run retrains the pre-training arm it starts from, whose cached
+    result is kept as it was."""
+    tmp, _ = smoke
+    results, root = tmp_path / "results", tmp_path / "runs"
+    shutil.copytree(tmp / "results", results)
+    flags = smoke_flags(tmp / "data", root, results, tmp_path)
+    assert study.main(["--part", "scaling", "--report", *flags]) == 0
+    assert not root.exists()  # nothing trained
+    old, new = (json.loads((d / "study.json").read_text())["parts"] for d in (tmp, tmp_path))
+    assert new == old
+
+    s = study.Study(root, tmp / "data", results, smoke=True, budget=study.SMOKE)
+    post = next(i for i in study.part_arms(s, "scaling") if i.startswith("scaling/post-"))
+    pre = study.all_arms(s)[post].init
+    (results / f"{post}.json").unlink()
+    kept = (results / f"{pre}.json").read_text()
+    assert study.plan(s, ["scaling"]) == [pre, post]
+    assert study.main(["--part", "scaling", *flags]) == 0
+    assert (results / f"{post}.json").is_file() and (results / f"{pre}.json").read_text() == kept
+    assert study.have(s, study.all_arms(s)[pre]) and study.plan(s, ["scaling"]) == []
+
+
 def test_report_of_an_empty_study_carries_provenance(tmp_path):
-    s = study.Study(tmp_path / "runs", tmp_path / "data", realdata="none", smoke=True, budget=study.SMOKE)
+    s = study.Study(tmp_path / "runs", tmp_path / "data", tmp_path / "results", realdata="none", smoke=True,
+                    budget=study.SMOKE)
     study.report(s, tmp_path / "study.json", tmp_path / "docs")
     data = json.loads((tmp_path / "study.json").read_text())
     assert all(data[k] for k in ("commit", "torch", "threads")) and data["parts"] == {} and "claims" in data
