@@ -108,7 +108,8 @@ def add_data_commands(sub):
     p.add_argument("--split", choices=("train", "test"), default="train")
     p.add_argument("--workers", type=int, default=1, help="processes rendering shards in parallel")
     p.add_argument("--shard-size", type=int, default=1000, help="samples per .tar shard")
-    p.add_argument("--family", default="open", help="scene family: open, room, street or mix (docs/data.md)")
+    p.add_argument("--family", default="open", help="scene family: open, room, street, closeup, mix, or mix weights "
+                   "such as room=0.3,closeup=0.2,street=0.4,open=0.1 (docs/data.md)")
     p.set_defaults(func=run_data_synth)
     p = verbs.add_parser("show", help="write a contact sheet PNG: RGB | depth | sparse depth | caption")
     p.add_argument("dir", help="a shard directory, a folder of RGB-D files, or 'synth'")

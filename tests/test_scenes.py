@@ -1,4 +1,5 @@
 """Scene families: rooms and streets (mofo/data/scenes.py), rendered by mofo/data/world.py."""
+import hashlib
 import json
 import math
 import re
@@ -340,3 +341,52 @@ def test_objects_are_culled_exactly():
     for key in ("image", "depth", "ids"):
         assert torch.equal(a[key], b[key]) and torch.equal(a[key], c[key]), key
     assert (a["ids"] >= OBJ0).any()
+
+
+def test_closeup_rooms_are_near_and_look_down():
+    """The closeup family: rooms (rendered as rooms) whose furniture is near and fills more of the view."""
+    seeds = [scene_seed(0, "train", i) for i in range(16)]
+    close = render_scenes(seeds, WorldConfig(res=32, family="closeup"))
+    rooms = render_scenes(seeds, WorldConfig(res=32, family="room"))
+    assert all(g["family"] == "room" and g["view"] == "close" for g in close["graph"])
+    assert all("view" not in g for g in rooms["graph"])
+    cams = [g["camera"] for g in close["graph"]]
+    assert all(5 <= c["pitch"] <= 35 and 0.9 <= c["height"] <= 1.6 for c in cams) and max(c["pitch"] for c in cams) > 15
+
+    def median_depth(out):
+        return torch.stack([d[v.bool()].median() for d, v in zip(out["depth"], out["valid"])]).median()
+
+    def object_share(out):
+        return (out["ids"] >= OBJ0).float().mean()
+
+    assert median_depth(close) < 0.7 * median_depth(rooms)
+    assert object_share(close) > 1.2 * object_share(rooms)
+
+
+def test_the_closeup_family_leaves_the_mix_as_it_was():
+    """Scene graphs of the default mix are pinned (sha256 of 24 test graphs, taken before `closeup` existed):
+    adding a family must not move the splits every result in docs/ was measured on."""
+    graphs = [sample_graph(scene_seed(0, "test", i), WorldConfig(family="mix")) for i in range(24)]
+    digest = hashlib.sha256(json.dumps(graphs, sort_keys=True).encode()).hexdigest()
+    assert digest == "e1944ae1127584893f1fee26045bb53ee5611fc6d4b923b2bcb22bb553966a65"
+
+
+def test_world_config_reads_mix_weights():
+    assert world.world_config("closeup", res=24) == WorldConfig(res=24, family="closeup")
+    cfg = world.world_config("room=0.3, closeup=0.7")
+    assert cfg.family == "mix" and cfg.mix == (("room", 0.3), ("closeup", 0.7))
+    drawn = [world.family_of(scene_seed(0, "train", i), cfg) for i in range(400)]
+    assert set(drawn) == {"room", "closeup"} and abs(drawn.count("closeup") / 400 - 0.7) < 0.08
+    with pytest.raises(ValueError, match="weight of 'room' is not a number"):
+        world.world_config("room=x")
+    with pytest.raises(ValueError, match="unknown scene family 'kitchen' in the mix"):
+        world.world_config("room=1,kitchen=1")
+    with pytest.raises(ValueError, match="positive sum"):
+        world.world_config("room=0,street=0")
+    data = open_dataset("synth:room=1,closeup=3", res=24)
+    assert data.config.mix == (("room", 1.0), ("closeup", 3.0))
+
+
+def test_cli_rejects_a_bad_mix(tmp_path, capsys):
+    assert main(["data", "synth", "--out", str(tmp_path / "d"), "--count", "2", "--family", "room=1,forest=1"]) == 2
+    assert "unknown scene family 'forest'" in capsys.readouterr().err

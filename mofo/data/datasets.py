@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from mofo.data.benchmarks import BENCHMARKS, open_benchmark
 from mofo.data.sensors import make_sensor
 from mofo.data.shards import ShardReader
-from mofo.data.world import OBJ0, WorldConfig, render_scenes, scene_seed
+from mofo.data.world import OBJ0, WorldConfig, render_scenes, scene_seed, world_config
 from mofo.files import IMAGE_SUFFIXES, is_image_file, open_image
 from mofo.seeds import mix_seed
 
@@ -88,7 +88,8 @@ class SynthDataset(Dataset):
     """Fresh scenes rendered on the fly: sample i is fixed by (seed, split, i), nothing on disk.
 
     `__getitems__` renders a whole DataLoader batch in one vectorised call. family: "open"
-    (the default, the original world), "room", "street" or "mix" (`WorldConfig.family`).
+    (the default, the original world), "room", "street", "closeup", "mix", or mix weights
+    "NAME=W,NAME=W" (`world.world_config`).
     """
 
     def __init__(self, res: int = 64, split: str = "train", seed: int = 0, sensor: str | None = None,
@@ -96,7 +97,7 @@ class SynthDataset(Dataset):
                  family: str = "open"):
         scene_seed(seed, split, 0)  # validates the split
         self.split, self.seed, self.length = split, seed, length
-        self.config = config or WorldConfig(res=res, family=family)
+        self.config = config or world_config(family, res=res)
         self.transform = Transform(res, sensor, augment)
 
     def __len__(self) -> int:
@@ -185,8 +186,8 @@ class BenchmarkDataset(Dataset):
 
 def open_dataset(spec: str, *, res: int, split: str = "train", seed: int = 0, sensor: str | None = None,
                  augment: bool = False) -> Dataset:
-    """'synth' or 'synth:FAMILY' (rendered on the fly; FAMILY open (the default), room, street or
-    mix), a directory of `mofo data synth` shards, a folder of RGB-D files, or `NAME:ROOT` for a
+    """'synth' or 'synth:FAMILY' (rendered on the fly; FAMILY open (the default), room, street,
+    closeup, mix, or weights such as room=0.3,closeup=0.2,street=0.4,open=0.1), a directory of `mofo data synth` shards, a folder of RGB-D files, or `NAME:ROOT` for a
     benchmark loader (e.g. `nyuv2_bts:/data/nyu`, `kitti:/data/kitti`)."""
     if spec == "synth" or spec.startswith("synth:"):
         return SynthDataset(res, split, seed, sensor, augment, family=spec.partition(":")[2] or "open")

@@ -3,7 +3,8 @@
 - `room_graph`: an indoor room like NYUv2 / ScanNet: the inside of an axis-aligned box
   (floor, walls meeting at corners, ceiling), windows cut into the walls that show a bright
   exterior, furniture assembled from boxes and cylinders against and away from the walls,
-  clutter on their tops, ceiling lights, a camera like a Kinect's.
+  clutter on their tops, ceiling lights, a camera like a Kinect's. With `close=True` (the
+  `closeup` family) a smaller room seen from near its furniture, lower and pitched further down.
 - `street_graph`: a street like KITTI's: road and pavements, building facades on both
   sides receding to a vanishing point, parked and driving cars, street lights and trees
   under the sky, a camera like KITTI's (1.65 m high, 81 degrees wide).
@@ -45,6 +46,10 @@ class CameraRanges:
 ROOM_CAMERA = CameraRanges(hfov=(56.0, 66.0), aspect=4 / 3, height=(1.0, 1.7), pitch=(-5.0, 15.0),
                            roll=(-3.0, 3.0), yaw=(-35.0, 35.0))
 # KITTI: fx = 721.5 px at 1242 x 375 -> 81.4 deg wide, 29.1 deg high; mounted 1.65 m above the road.
+# The `closeup` family: a room seen from near its furniture, as NYUv2 / TUM / SUN RGB-D frames taken at a desk
+# or a chair are (the furniture 1-2 m away fills the view): a lower camera pitched further down.
+CLOSE_CAMERA = CameraRanges(hfov=(56.0, 66.0), aspect=4 / 3, height=(0.9, 1.6), pitch=(5.0, 35.0),
+                            roll=(-3.0, 3.0), yaw=(-35.0, 35.0))
 STREET_CAMERA = CameraRanges(hfov=(79.0, 84.0), aspect=1242 / 375, height=(1.55, 1.75), pitch=(-3.0, 3.0),
                              roll=(-2.0, 2.0), yaw=(-4.0, 4.0))
 
@@ -351,16 +356,18 @@ def _wall_spot(rng, room: dict, w: float, d: float):
     return x, z, 90.0, (x - d / 2, x + d / 2, z - w / 2, z + w / 2)
 
 
-def _free_spot(rng, room: dict, w: float, d: float):
+def _free_spot(rng, room: dict, w: float, d: float, near: float):
+    """Centre, yaw and footprint box of a free-standing item at least `near` metres ahead of the camera."""
     yaw = rng.choice((0.0, 90.0)) + rng.uniform(-20, 20)
     reach = math.hypot(w, d) / 2
     x = rng.uniform(room["x_left"] + reach + 0.3, room["x_right"] - reach - 0.3)
-    z = rng.uniform(max(room["z_front"] + reach + 0.3, 1.2 + reach), room["z_back"] - reach - 0.3)
+    z = rng.uniform(max(room["z_front"] + reach + 0.3, near + reach), room["z_back"] - reach - 0.3)
     return x, z, yaw, (x - reach, x + reach, z - reach, z + reach)
 
 
-def _place_room_items(rng: random.Random, room: dict, kind: str, cam_x: float, most: int) -> Assembler:
-    """Furniture of a room `kind`, without overlaps and off the camera's spot."""
+def _place_room_items(rng: random.Random, room: dict, kind: str, cam_x: float, most: int, near: float) -> Assembler:
+    """Furniture of a room `kind`, without overlaps and off the camera's spot (free-standing items from
+    `near` metres ahead)."""
     out = Assembler()
     taken = [(cam_x - 0.5, cam_x + 0.5, room["z_front"] - 1, 0.7)]
     for item, chance, where in _ROOM_ITEMS[kind]:
@@ -372,7 +379,7 @@ def _place_room_items(rng: random.Random, room: dict, kind: str, cam_x: float, m
             continue
         _, parts, (w, d) = group[0]
         for _attempt in range(12):
-            x, z, yaw, box = _wall_spot(rng, room, w, d) if where == "wall" else _free_spot(rng, room, w, d)
+            x, z, yaw, box = _wall_spot(rng, room, w, d) if where == "wall" else _free_spot(rng, room, w, d, near)
             chairs = _chair_spots(x, z, yaw, w, d, len(group) - 1)
             boxes = [box] + [c[3] for c in chairs]
             flat = item in _ON_WALL or item == "rug"  # hangs above / lies under the others
@@ -432,15 +439,21 @@ def _openings(rng: random.Random, room: dict) -> list[dict]:
     return out
 
 
-def room_graph(seed: int, stretch: bool = True, most: int = 40) -> dict:
-    """An indoor room (see module docstring); at most `most` object slots."""
+def room_graph(seed: int, stretch: bool = True, most: int = 40, close: bool = False) -> dict:
+    """An indoor room (see module docstring); at most `most` object slots.
+
+    close: the `closeup` family: a smaller room (2.6-4.2 m wide and deep instead of 3.2-6 and 3.8-7),
+    the camera of `CLOSE_CAMERA`, and free-standing furniture from 0.55 m ahead instead of 1.2 m;
+    the graph says so with `"view": "close"` and renders as a room.
+    """
     rng = random.Random(seed ^ 0xA11CE)
     kind = rng.choice(ROOM_KINDS)
-    width, offset = rng.uniform(3.2, 6.0), rng.uniform(0.3, 0.7)
+    width, offset = rng.uniform(*((2.6, 4.2) if close else (3.2, 6.0))), rng.uniform(0.3, 0.7)
     z_front = -rng.uniform(0.3, 1.2)
+    depth = rng.uniform(*((2.6, 4.2) if close else (3.8, 7.0)))
     room = {"x_left": -width * offset, "x_right": width * (1 - offset), "z_front": z_front,
-            "z_back": z_front + rng.uniform(3.8, 7.0), "height": rng.uniform(2.4, 3.0), "ceiling": True, "kind": kind}
-    cam = camera(rng, ROOM_CAMERA, stretch)
+            "z_back": z_front + depth, "height": rng.uniform(2.4, 3.0), "ceiling": True, "kind": kind}
+    cam = camera(rng, CLOSE_CAMERA if close else ROOM_CAMERA, stretch)
     name, pattern, colour, scale, rgb = rng.choice(_ROOM_FLOORS[:2] if kind == "kitchen" else _ROOM_FLOORS)
     floor = _mat(pattern, rng.choice(_FABRICS) if pattern == "fabric" else colour, scale,
                  _tint(rgb, rng) if rgb else None, name)
@@ -449,7 +462,7 @@ def room_graph(seed: int, stretch: bool = True, most: int = 40) -> dict:
     base = (0.66, 0.32, 0.24) if wpattern == "brick" else [0.55 + 0.45 * c for c in PALETTE[wcolour]]
     walls = _mat(wpattern, wcolour, wscale, _tint(base, rng, 0.06), wname)
     room["openings"] = _openings(rng, room)
-    things = _place_room_items(rng, room, kind, cam["x"], most - 2)
+    things = _place_room_items(rng, room, kind, cam["x"], most - 2, near=0.55 if close else 1.2)
     lights = []
     for _ in range(rng.choice((1, 1, 2))):
         lx = rng.uniform(room["x_left"] + 0.8, room["x_right"] - 0.8)
@@ -459,11 +472,12 @@ def room_graph(seed: int, stretch: bool = True, most: int = 40) -> dict:
                    lx, lz, 0.0, colour="white", material="")
         lights.append([lx, room["height"] - 0.3, lz])
     outside = _mat("speckle", "green", 4.0, _tint((0.55, 0.75, 0.45), rng), "garden")
-    return {"seed": seed, "family": "room", "indoor": True, "camera": cam, "room": room, "floor": floor,
-            "walls": walls, "ceiling": _mat("plaster", "white", 1.0, (0.93, 0.93, 0.91)), "outside": outside,
-            "sky": rng.choice(("clear", "overcast")), "light": {"type": "point", "position": lights[0]},
-            "falloff": rng.uniform(0.02, 0.08), "ambient": rng.uniform(0.3, 0.5), "fog": 0.0,
-            "objects": things.objects, "furniture": things.groups, "sensor": sensor_effects(rng)}
+    graph = {"seed": seed, "family": "room", "indoor": True, "camera": cam, "room": room, "floor": floor,
+             "walls": walls, "ceiling": _mat("plaster", "white", 1.0, (0.93, 0.93, 0.91)), "outside": outside,
+             "sky": rng.choice(("clear", "overcast")), "light": {"type": "point", "position": lights[0]},
+             "falloff": rng.uniform(0.02, 0.08), "ambient": rng.uniform(0.3, 0.5), "fog": 0.0,
+             "objects": things.objects, "furniture": things.groups, "sensor": sensor_effects(rng)}
+    return graph | {"view": "close"} if close else graph
 
 
 # --- streets --------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from mofo.data.viz import to_uint8
-from mofo.data.world import OBJ0, WorldConfig, render_scenes, scene_seed
+from mofo.data.world import OBJ0, WorldConfig, render_scenes, scene_seed, world_config
 from mofo.files import atomic_write, write_json
 
 DEPTH_SCALE = 256.0  # stored uint16 = round(depth_m * 256)
@@ -119,13 +119,14 @@ def write_split(out, count: int, *, res: int = 64, seed: int = 0, split: str = "
                 shard_size: int = 1000, workers: int = 1, progress: bool = True, family: str = "open") -> list[Path]:
     """Write `count` samples of `split` to shards under `out` (resumable); returns the shard paths.
 
-    family: the scene family, "open", "room", "street" or "mix" (`WorldConfig.family`)."""
+    family: the scene family, "open", "room", "street", "closeup", "mix", or mix weights
+    "NAME=W,NAME=W" (`world.world_config`)."""
     if count <= 0:
         raise ValueError(f"--count must be positive, got {count}")
     if shard_size <= 0:
         raise ValueError(f"--shard-size must be positive, got {shard_size}")
     scene_seed(seed, split, 0)  # validates the split
-    cfg = WorldConfig(res=res, family=family)  # validates the family
+    cfg = world_config(family, res=res)  # validates the family
     out = _writable_dir(Path(out))
     _manifest(out, split, {"format": "mofo-synth/1", "split": split, "count": count, "seed": seed,
                            "shard_size": shard_size, "depth_scale": DEPTH_SCALE, "world": world_meta(cfg)})

@@ -13,7 +13,8 @@ Conventions
 - Sky, and planes farther than `WorldConfig.max_depth`, have no depth: 0 and invalid.
 
 Families (`WorldConfig.family`): "open" (primitives on a floor or ground), "room" and
-"street" (`mofo/data/scenes.py`), or "mix". A scene is a JSON-able *scene graph*
+"street" (`mofo/data/scenes.py`), "closeup" (a room seen from near its furniture, rendered as a
+room), or "mix" (weights in `WorldConfig.mix`; `world_config` reads "NAME=W,..." specs). A scene is a JSON-able *scene graph*
 (`sample_graph`), the single source of truth for captions and tests; `Scene.from_graphs`
 stacks graphs into tensors for the renderer. Rendering uses only correctly rounded float
 ops (+ - * / sqrt, min, floor) and integer hashes, elementwise over (scene, ray, object), so
@@ -43,7 +44,8 @@ from mofo.seeds import mix_seed
 # Surface ids in the rendered id map; objects follow from OBJ0 on. WALL_FRONT closes a room
 # behind the camera; PAVEMENT is a street's pavement and the ground seen through a room's windows.
 SKY, FLOOR, WALL_LEFT, WALL_RIGHT, WALL_BACK, CEILING, WALL_FRONT, PAVEMENT, OBJ0 = range(9)
-FAMILIES = ("open", "room", "street")  # scene families; "mix" draws one per scene (WorldConfig.mix)
+FAMILIES = ("open", "room", "street")  # rendered scene families; "mix" draws one per scene (WorldConfig.mix)
+DRAWN = (*FAMILIES, "closeup")  # what a scene is drawn as: a closeup is a room seen from near its furniture
 OPEN, ROOM, STREET = range(3)
 # Unit shapes are the slab {|p|_inf <= 1} intersected with the quadric
 # {qx x^2 + qy y^2 + qz z^2 + l y <= k}: (qx, qy, qz, l, k) per shape. The cone,
@@ -85,8 +87,29 @@ class WorldConfig:
     stretch: bool = True
 
     def __post_init__(self):
-        if self.family not in (*FAMILIES, "mix"):
-            raise ValueError(f"unknown scene family {self.family!r}; use one of {', '.join(FAMILIES)} or mix")
+        if self.family not in (*DRAWN, "mix"):
+            raise ValueError(f"unknown scene family {self.family!r}; use one of {', '.join(DRAWN)}, mix, "
+                             "or weights NAME=W,NAME=W")
+        unknown = [name for name, _ in self.mix if name not in DRAWN]
+        if unknown:
+            raise ValueError(f"unknown scene family {unknown[0]!r} in the mix; use {', '.join(DRAWN)}")
+        if any(w < 0 for _, w in self.mix) or sum(w for _, w in self.mix) <= 0:
+            raise ValueError(f"scene mix weights must be >= 0 with a positive sum, got {dict(self.mix)}")
+
+
+def world_config(family: str, **kw) -> WorldConfig:
+    """The WorldConfig of a family spec: a family, "mix" (the default weights), or weights of
+    one's own, e.g. "room=0.3,closeup=0.2,street=0.4,open=0.1" (a mix); `kw`: other fields."""
+    if "=" not in family:
+        return WorldConfig(family=family, **kw)
+    mix = []
+    for part in family.split(","):
+        name, _, weight = part.partition("=")
+        try:
+            mix.append((name.strip(), float(weight)))
+        except ValueError:
+            raise ValueError(f"bad scene mix {family!r}: the weight of {name.strip()!r} is not a number") from None
+    return WorldConfig(family="mix", mix=tuple(mix), **kw)
 
 
 # --- scene graphs: one seeded Python draw per scene ---------------------------------------
@@ -109,8 +132,8 @@ def family_of(seed: int, cfg: WorldConfig) -> str:
 def sample_graph(seed: int, cfg: WorldConfig = WorldConfig()) -> dict:
     """Draw one scene graph from `seed` (JSON-able; angles in degrees, lengths in metres)."""
     family = family_of(seed, cfg)
-    if family == "room":
-        return room_graph(seed, cfg.stretch)
+    if family in ("room", "closeup"):
+        return room_graph(seed, cfg.stretch, close=family == "closeup")
     if family == "street":
         return street_graph(seed, cfg.stretch)
     return open_graph(seed, cfg)
