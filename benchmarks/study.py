@@ -544,8 +544,7 @@ def run_parts(study: Study, parts: list[str], jobs: int) -> None:
                 del running[i]
                 if proc.returncode:
                     raise RuntimeError(f"arm {i} failed (exit {proc.returncode}); see {study.root / i / 'study.log'}")
-        ready = [i for i in todo if all(d not in todo and d not in running and done(study, d) and have(study, arms[d])
-                                        for d in arms[i].needs)]
+        ready = [i for i in todo if all(done(study, d) and have(study, arms[d]) for d in arms[i].needs)]
         while ready and len(running) < jobs:
             i = ready.pop(0)
             todo.remove(i)

@@ -21,7 +21,7 @@ from .config import ModelConfig, SamplingConfig
 from .files import atomic_folder, atomic_write, write_json, write_text
 from .model import ModalityDiT
 
-WEIGHTS, CONFIG = "model.safetensors", "config.json"
+WEIGHTS, CONFIG, EMA = "model.safetensors", "config.json", "ema.safetensors"  # EMA: training checkpoints only
 EMPTY_TEXT = "text_empty.safetensors"  # optional: the text encoder's encoding of "" (key "empty")
 
 
@@ -52,6 +52,11 @@ def load_checkpoint(
     cfg = ModelConfig.from_dict(info["model"])
     model = load_strict(cfg, read_state_dict(path / weights, device), f"checkpoint {path}")
     return model.eval(), info
+
+
+def sampling_weights(folder: str | Path) -> str:
+    """The weights file of a checkpoint folder to sample with: the EMA when the folder has one."""
+    return EMA if (Path(folder) / EMA).is_file() else WEIGHTS
 
 
 def read_info(path: str | Path) -> dict:
@@ -107,7 +112,7 @@ def package(src: str | Path, out: str | Path, provenance: dict, sampling: dict |
     src = Path(src)
     info = read_info(src)
     cfg = ModelConfig.from_dict(info["model"])
-    weights = src / "ema.safetensors" if (src / "ema.safetensors").is_file() else src / WEIGHTS
+    weights = src / sampling_weights(src)
     state = load_strict(cfg, read_state_dict(weights), f"checkpoint {src}").state_dict()
     info["sampling"] = SamplingConfig.from_dict(info.get("sampling", {}) | (sampling or {})).to_dict()
     if train:
@@ -244,7 +249,7 @@ def save_training_checkpoint(run: Path, step: int, model, ema, opt, cfg, model_c
         return final
     with atomic_folder(final) as tmp:
         save_file(weights, str(tmp / WEIGHTS))
-        save_file(ema_weights, str(tmp / "ema.safetensors"))
+        save_file(ema_weights, str(tmp / EMA))
         opt_tensors, groups = _flatten_optimizer(osd)
         save_file(opt_tensors, str(tmp / "state.safetensors"))
         (tmp / "state.json").write_text(json.dumps({"step": step, "param_groups": groups, "bad_steps": bad_steps}))
@@ -264,7 +269,7 @@ def load_training_state(ckpt: Path, model, ema, opt) -> dict:
 
     options = StateDictOptions(full_state_dict=True)
     set_model_state_dict(model, read_safetensors(ckpt / "model.safetensors"), options=options)
-    set_model_state_dict(ema, read_safetensors(ckpt / "ema.safetensors"), options=options)
+    set_model_state_dict(ema, read_safetensors(ckpt / EMA), options=options)
     meta = json.loads((ckpt / "state.json").read_text())
     osd = _unflatten_optimizer(read_safetensors(ckpt / "state.safetensors"), meta["param_groups"])
     set_optimizer_state_dict(model, opt, osd, options=options)
@@ -274,5 +279,5 @@ def load_training_state(ckpt: Path, model, ema, opt) -> dict:
 def publish_final(ckpt: Path, final: Path):
     """Copy a checkpoint's inference files (EMA weights as `model.safetensors`, config) to RUN/final."""
     with atomic_folder(final) as tmp:
-        shutil.copy(ckpt / "ema.safetensors", tmp / WEIGHTS)
+        shutil.copy(ckpt / EMA, tmp / WEIGHTS)
         shutil.copy(ckpt / CONFIG, tmp / CONFIG)

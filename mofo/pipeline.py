@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_checkpoint, read_empty_text
+from .checkpoint import load_checkpoint, read_empty_text, sampling_weights
 from .codecs import DepthCodec, make_image_codec
 from .config import SamplingConfig
 from .completion import fuse
@@ -122,8 +122,7 @@ class Pipeline:
         path = Path(path) if path is not None else DEFAULT_MODEL
         if not path.exists():
             raise FileNotFoundError(f"model not found: {path}")
-        weights = "ema.safetensors" if (path / "ema.safetensors").is_file() else "model.safetensors"
-        model, config = load_checkpoint(path, device=device, weights=weights)
+        model, config = load_checkpoint(path, device=device, weights=sampling_weights(path))
         if not model.with_depth:
             raise ValueError(f"{path} is a text-to-image model without a depth stream; post-train it first")
         cfg = model.cfg

@@ -187,8 +187,9 @@ class BenchmarkDataset(Dataset):
 def open_dataset(spec: str, *, res: int, split: str = "train", seed: int = 0, sensor: str | None = None,
                  augment: bool = False) -> Dataset:
     """'synth' or 'synth:FAMILY' (rendered on the fly; FAMILY open (the default), room, street,
-    closeup, mix, or weights such as room=0.3,closeup=0.2,street=0.4,open=0.1), a directory of `mofo data synth` shards, a folder of RGB-D files, or `NAME:ROOT` for a
-    benchmark loader (e.g. `nyuv2_bts:/data/nyu`, `kitti:/data/kitti`)."""
+    closeup, mix, or weights such as room=0.3,closeup=0.2,street=0.4,open=0.1), a directory of
+    `mofo data synth` shards, a folder of RGB-D files, or `NAME:ROOT` for a benchmark loader
+    (e.g. `nyuv2_bts:/data/nyu`, `kitti:/data/kitti`)."""
     if spec == "synth" or spec.startswith("synth:"):
         return SynthDataset(res, split, seed, sensor, augment, family=spec.partition(":")[2] or "open")
     name, sep, bench_root = spec.partition(":")

@@ -45,11 +45,11 @@ class CameraRanges:
 # NYUv2: fx = 518.9 px at 640 x 480 -> 63.3 deg wide; ScanNet: fx = 1170 px at 1296 x 968 -> 58 deg.
 ROOM_CAMERA = CameraRanges(hfov=(56.0, 66.0), aspect=4 / 3, height=(1.0, 1.7), pitch=(-5.0, 15.0),
                            roll=(-3.0, 3.0), yaw=(-35.0, 35.0))
-# KITTI: fx = 721.5 px at 1242 x 375 -> 81.4 deg wide, 29.1 deg high; mounted 1.65 m above the road.
 # The `closeup` family: a room seen from near its furniture, as NYUv2 / TUM / SUN RGB-D frames taken at a desk
 # or a chair are (the furniture 1-2 m away fills the view): a lower camera pitched further down.
 CLOSE_CAMERA = CameraRanges(hfov=(56.0, 66.0), aspect=4 / 3, height=(0.9, 1.6), pitch=(5.0, 35.0),
                             roll=(-3.0, 3.0), yaw=(-35.0, 35.0))
+# KITTI: fx = 721.5 px at 1242 x 375 -> 81.4 deg wide, 29.1 deg high; mounted 1.65 m above the road.
 STREET_CAMERA = CameraRanges(hfov=(79.0, 84.0), aspect=1242 / 375, height=(1.55, 1.75), pitch=(-3.0, 3.0),
                              roll=(-2.0, 2.0), yaw=(-4.0, 4.0))
 
@@ -477,7 +477,7 @@ def room_graph(seed: int, stretch: bool = True, most: int = 40, close: bool = Fa
              "sky": rng.choice(("clear", "overcast")), "light": {"type": "point", "position": lights[0]},
              "falloff": rng.uniform(0.02, 0.08), "ambient": rng.uniform(0.3, 0.5), "fog": 0.0,
              "objects": things.objects, "furniture": things.groups, "sensor": sensor_effects(rng)}
-    return graph | {"view": "close"} if close else graph
+    return (graph | {"view": "close"}) if close else graph
 
 
 # --- streets --------------------------------------------------------------------------------

@@ -10,15 +10,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from mofo.checkpoint import CONFIG, EMPTY_TEXT, WEIGHTS, load_strict, read_info, read_state_dict, write_safetensors
-from mofo.config import ModelConfig
+from mofo.checkpoint import CONFIG, EMPTY_TEXT, WEIGHTS, load_checkpoint, read_info, sampling_weights, write_safetensors
 from mofo.files import atomic_folder
 
 
 def weights(folder: Path) -> dict:
-    info = read_info(folder)
-    path = folder / "ema.safetensors" if (folder / "ema.safetensors").is_file() else folder / WEIGHTS
-    return load_strict(ModelConfig.from_dict(info["model"]), read_state_dict(path), str(folder)).float().state_dict()
+    return load_checkpoint(folder, weights=sampling_weights(folder))[0].float().state_dict()
 
 
 a, b, alpha, out = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3]), Path(sys.argv[4])
