@@ -1,23 +1,27 @@
 """Package a run's checkpoint as a bundled-style model folder (float16 weights, sampling defaults, provenance).
 
-    python benchmarks/results/s16/pack.py SRC OUT NAME [DEPTH_MAX DEPTH_MU]
+    python benchmarks/results/s16/pack.py SRC OUT NAME [DEPTH_MAX DEPTH_MU] [--stage "how the run was made"]
 
-SRC: RUN/final or RUN/checkpoints/step_N (EMA weights). The architecture is the bundled one (preset small, x target);
-the sampling defaults are the bundled model's, with depth_max / depth_mu overridable for the validation probes.
+SRC: RUN/final or RUN/checkpoints/step_N (EMA weights). The architecture is the bundled one (preset small, x target;
+the resolution is the run's own); the sampling defaults are the bundled model's, with depth_max / depth_mu overridable
+for the validation probes. `--stage` names the run continued from the bundled model (default: session 16's `cont_post.sh`).
 """
-import sys
+import argparse
 
 from mofo.checkpoint import package
 
-src, out, name = sys.argv[1:4]
-depth_max = float(sys.argv[4]) if len(sys.argv) > 4 else 10.0
-depth_mu = float(sys.argv[5]) if len(sys.argv) > 5 else 3.0
-sampling = {"steps": 20, "cfg": 4.0, "depth_steps": 1, "complete_steps": 1, "depth_max": depth_max, "depth_mu": depth_mu}
-stages = ["mofo/assets/default (mix-small-10000-11600, float16, commit fdbebdb)",
-          "bash benchmarks/results/s16/cont_post.sh: mofo train --config configs/default_post.toml --stage post "
-          "--init mofo/assets/default --data synth:mix --sensor lidar --steps 6000 --lr 2e-4 --set warmup=100 "
-          "--set flow.p_joint=0.3 --set flow.p_i2d=0.6 --set flow.p_d2i=0.1 --set photometric=0.5 --set flow.i2d_t1=0.5 "
-          "(session 16, DDP 2 processes x 1 thread, compiled)"]
-package(src, out, {"name": name, "stages": stages, "docs": "docs/default_model.md"}, sampling=sampling,
+CONT = ("bash benchmarks/results/s16/cont_post.sh: mofo train --config configs/default_post.toml --stage post "
+        "--init mofo/assets/default --data synth:mix --sensor lidar --steps 6000 --lr 2e-4 --set warmup=100 "
+        "--set flow.p_joint=0.3 --set flow.p_i2d=0.6 --set flow.p_d2i=0.1 --set photometric=0.5 --set flow.i2d_t1=0.5 "
+        "(session 16, DDP 2 processes x 1 thread, compiled)")
+p = argparse.ArgumentParser()
+p.add_argument("src"), p.add_argument("out"), p.add_argument("name")
+p.add_argument("depth_max", nargs="?", type=float, default=10.0)
+p.add_argument("depth_mu", nargs="?", type=float, default=3.0)
+p.add_argument("--stage", default=CONT)
+a = p.parse_args()
+sampling = {"steps": 20, "cfg": 4.0, "depth_steps": 1, "complete_steps": 1, "depth_max": a.depth_max, "depth_mu": a.depth_mu}
+stages = ["mofo/assets/default (mix-small-10000-11600, float16, commit fdbebdb)", a.stage]
+package(a.src, a.out, {"name": a.name, "stages": stages, "docs": "docs/default_model.md"}, sampling=sampling,
         train={"preset": "small", "model": {"image_target": "x"}})
-print(out)
+print(a.out)
