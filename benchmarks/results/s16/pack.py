@@ -8,7 +8,7 @@ for the validation probes. `--stage` names the run continued from the bundled mo
 """
 import argparse
 
-from mofo.checkpoint import package
+from mofo.checkpoint import package, read_info
 
 CONT = ("bash benchmarks/results/s16/cont_post.sh: mofo train --config configs/default_post.toml --stage post "
         "--init mofo/assets/default --data synth:mix --sensor lidar --steps 6000 --lr 2e-4 --set warmup=100 "
@@ -23,5 +23,5 @@ a = p.parse_args()
 sampling = {"steps": 20, "cfg": 4.0, "depth_steps": 1, "complete_steps": 1, "depth_max": a.depth_max, "depth_mu": a.depth_mu}
 stages = ["mofo/assets/default (mix-small-10000-11600, float16, commit fdbebdb)", a.stage]
 package(a.src, a.out, {"name": a.name, "stages": stages, "docs": "docs/default_model.md"}, sampling=sampling,
-        train={"preset": "small", "model": {"image_target": "x"}})
+        train={"preset": "small", "model": read_info(a.src).get("train", {}).get("model", {}) | {"image_target": "x"}})
 print(a.out)

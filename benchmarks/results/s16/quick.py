@@ -14,4 +14,4 @@ cols = []
 for bench, r, within in [("synth", root, None), ("synth", root, "object_mask"), ("realdata", None, None)]:
     s = evaluate(open_benchmark(bench, r), lambda img, seed: pipe.depth(img, steps=1, seed=seed), within=within).summary()
     cols.append(f"{bench}/{within or 'all'} {s['abs_rel']:.4f} ({s['delta1']:.3f})")
-print(sys.argv[1], " | ".join(cols), flush=True)
+print(sys.argv[1], root, " | ".join(cols), flush=True)
