@@ -146,10 +146,10 @@ def test_bundled_default_model():
     size = sum(p.stat().st_size for p in DEFAULT_MODEL.iterdir())
     assert size < 30e6
     pipe = Pipeline.from_pretrained()
-    assert pipe.model.with_depth and pipe.res == 64 and pipe.sampling.depth_steps == 1
+    assert pipe.model.with_depth and pipe.res == 96 and pipe.sampling.depth_steps == 1
     rgb, depth = pipe.generate("a red ball on a wooden floor", steps=2)
-    assert rgb.shape == (64, 64, 3) and depth.shape == (64, 64) and np.isfinite(depth).all()
-    assert pipe.depth(rgb).shape == (64, 64)
+    assert rgb.shape == (96, 96, 3) and depth.shape == (96, 96) and np.isfinite(depth).all()
+    assert pipe.depth(rgb).shape == (96, 96)
 
 
 def test_bundled_empty_prompt_encoding_matches_the_encoder():
