@@ -8,6 +8,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 import families  # noqa: E402
+import paired  # noqa: E402
 import sweep  # noqa: E402
 import world  # noqa: E402
 from report import publish, table  # noqa: E402
@@ -84,3 +85,61 @@ def test_families_splits_a_per_image_csv_by_scene_family(tmp_path, monkeypatch, 
         families.by_family(rows, truth)
     with pytest.raises(SystemExit, match="no test-"):
         families.families(tmp_path)
+
+
+def test_paired_interval_matches_the_normal_approximation():
+    """Images alone: the bootstrap interval of a mean difference ~ mean +- 1.96 sd / sqrt(n)."""
+    import numpy as np
+    import pytest
+
+    diff = np.random.default_rng(1).normal(0.02, 0.05, size=400)
+    low, high = paired.bootstrap_interval(diff, np.arange(400), resamples=20000)
+    half = 1.96 * diff.std() / np.sqrt(400)
+    assert low == pytest.approx(diff.mean() - half, abs=0.15 * half)
+    assert high == pytest.approx(diff.mean() + half, abs=0.15 * half)
+
+
+def test_paired_clusters_resample_whole_groups():
+    """Keys sharing the regex's match form one group; a group resampled whole is wider than its images apart."""
+    import numpy as np
+
+    keys = [f"seq/a/{i}" for i in range(6)] + [f"seq/b/{i}" for i in range(6)] + ["x/1", "x/2"]
+    group = paired.clusters(keys, r"seq/\w")
+    assert len(set(group)) == 4 and len(set(group[:6])) == 1 and group[0] != group[6] and group[12] != group[13]
+    assert list(paired.clusters(keys, None)) == list(np.argsort(np.argsort(keys)))
+    diff = np.array([0.1] * 6 + [-0.1] * 6 + [0.0, 0.0])  # the spread sits between the two sequences
+    apart = paired.bootstrap_interval(diff, np.arange(14), 5000)
+    pooled = paired.bootstrap_interval(diff, group, 5000)
+    assert pooled[1] - pooled[0] > 1.5 * (apart[1] - apart[0])
+
+
+def test_paired_table_from_csvs(tmp_path, monkeypatch):
+    """Means, differences and win shares checked by hand; mismatched images and odd arguments are refused."""
+    import csv
+
+    import pytest
+
+    def write(name, values):
+        with open(tmp_path / name, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["key", "abs_rel", "delta1"])
+            w.writeheader()
+            w.writerows({"key": k, "abs_rel": v, "delta1": 1 - v} for k, v in values.items())
+        return f"{name[:-4]}={tmp_path / name}"
+
+    ref = write("ref.csv", {"a": 0.2, "b": 0.3, "c": 0.4, "d": 0.1})
+    new = write("new.csv", {"a": 0.1, "b": 0.25, "c": 0.45, "d": 0.05})
+    monkeypatch.setattr(sys, "argv", ["paired.py", ref, new, "--json", str(tmp_path / "p.json")])
+    paired.main()
+    rows = json.loads((tmp_path / "p.json").read_text())["rows"]
+    assert rows[0]["abs_rel"] == pytest.approx(0.25) and rows[1]["abs_rel"] == pytest.approx(0.2125)
+    assert rows[1]["diff"] == pytest.approx(-0.0375) and rows[1]["better on"] == pytest.approx(0.75)
+    assert rows[1]["ci95 low"] <= -0.0375 <= rows[1]["ci95 high"]
+    monkeypatch.setattr(sys, "argv", ["paired.py", ref, new, "--metric", "delta1", "--json", str(tmp_path / "d.json")])
+    paired.main()
+    assert json.loads((tmp_path / "d.json").read_text())["rows"][1]["better on"] == pytest.approx(0.75)
+    short = write("short.csv", {"a": 0.1, "b": 0.2})
+    for argv, message in (([ref, short], "different images"), ([ref], "at least two"),
+                          ([ref, new, "--metric", "silog"], "no column"), ([ref, ref], "given twice")):
+        monkeypatch.setattr(sys, "argv", ["paired.py", *argv])
+        with pytest.raises(SystemExit, match=message):
+            paired.main()
