@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mofo.data.shards import ShardReader
-from report import publish
+from report import named_files, publish
 
 
 def families(root: Path) -> dict[str, str]:
@@ -57,10 +57,7 @@ def main():
     args = p.parse_args()
     family = families(Path(args.root))
     scores = {}
-    for item in args.results:
-        name, sep, path = item.partition("=")
-        if not sep or not Path(path).is_file():
-            raise SystemExit(f"expected NAME=CSV with an existing file, got {item!r}")
+    for name, path in named_files(args.results).items():
         with open(path, newline="") as f:
             scores[name] = by_family(list(csv.DictReader(f)), family)
     names = sorted({g for s in scores.values() for g in s}, key=lambda g: (g != "all", g))

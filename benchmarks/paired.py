@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from report import publish
+from report import named_files, publish
 
 HIGHER_IS_BETTER = {"delta1", "delta2", "delta3"}
 
@@ -92,14 +92,7 @@ def main():
         raise SystemExit("give at least two NAME=CSV: a reference and a model to compare with it")
     if args.resamples < 100:
         raise SystemExit(f"--resamples must be >= 100, got {args.resamples}")
-    scores = {}
-    for item in args.results:
-        name, sep, path = item.partition("=")
-        if not sep or not Path(path).is_file():
-            raise SystemExit(f"expected NAME=CSV with an existing file, got {item!r}")
-        if name in scores:
-            raise SystemExit(f"model name {name!r} given twice")
-        scores[name] = load(path, args.metric)
+    scores = {name: load(path, args.metric) for name, path in named_files(args.results).items()}
     rows = compare(scores, args.metric, args.cluster, args.resamples)
     publish(rows, args.json, title=f"{args.metric}: paired differences to {rows[0]['model']} (95 % bootstrap interval)",
             metric=args.metric, cluster=args.cluster, resamples=args.resamples)

@@ -32,6 +32,20 @@ def provenance() -> dict:
     return {"commit": commit, "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 
+def named_files(items: list[str]) -> dict[str, Path]:
+    """`NAME=PATH` arguments -> {NAME: PATH}, in order; exits naming the first one that is malformed,
+    missing or a repeated name."""
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not Path(path).is_file():
+            raise SystemExit(f"expected NAME=FILE with an existing file, got {item!r}")
+        if name in out:
+            raise SystemExit(f"name {name!r} given twice")
+        out[name] = Path(path)
+    return out
+
+
 def table(rows: list[dict]) -> str:
     """Rows as aligned text columns; floats with 4 significant digits."""
     if not rows:
