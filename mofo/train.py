@@ -72,6 +72,7 @@ class TrainConfig:
     sparse_prob: float = 1.0  # fraction of samples passed through the sensor (1: all, 0: dense)
     no_depth_prob: float = 0.0  # fraction of samples whose depth is withheld (image-only)
     photometric: float = 0.0  # fraction of samples whose image gets a random photometric jitter (sim-to-real)
+    photometric_white: float = 0.1  # the jitter's white-balance gains: exp(U(-w, w)) per channel
     augment: bool = False
     workers: int = 0
     # optimisation
@@ -115,6 +116,8 @@ class TrainConfig:
         for key in ("sparse_prob", "no_depth_prob", "photometric"):
             if not 0 <= getattr(self, key) <= 1:
                 raise ValueError(f"{key} is a fraction of samples: it must lie in [0, 1], got {getattr(self, key)}")
+        if self.photometric_white < 0:
+            raise ValueError(f"photometric_white is a log range of white-balance gains: it must be >= 0, got {self.photometric_white}")
         if self.steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("steps, batch_size and grad_accum must be >= 1")
 
@@ -192,7 +195,7 @@ def supervise(batch: dict, cfg: TrainConfig, rng: Draws, step: int) -> dict:
         from .data.photometric import jitter
 
         pick = (rng.rand(n) < cfg.photometric).view(n, 1, 1, 1)
-        batch["image"] = torch.where(pick, jitter(batch["image"], mix_seed(seed, 1, stride=2)), batch["image"])
+        batch["image"] = torch.where(pick, jitter(batch["image"], mix_seed(seed, 1, stride=2), cfg.photometric_white), batch["image"])
     return batch
 
 

@@ -59,6 +59,19 @@ def test_jitter_is_fixed_by_its_seed_and_stays_in_range():
     p = draw_jitter(1000, torch.Generator().manual_seed(0))
     assert p["gain"].min() >= np.exp(-0.4) and p["gain"].max() <= np.exp(0.4) and p["white"].shape == (1000, 3)
     assert p["blur"].max() <= 1.2 and p["noise"].max() <= 0.03
+    assert p["white"].min() >= np.exp(-0.1) and p["white"].max() <= np.exp(0.1)
+
+
+def test_white_balance_range_is_configurable():
+    wide = draw_jitter(1000, torch.Generator().manual_seed(0), log_white=0.3)["white"].log()
+    assert wide.abs().max() <= 0.3 and wide.abs().max() > 0.29 and wide.min() < -0.29
+    ratio = lambda gains: (gains[:, 0] / gains[:, 1]).max()  # noqa: E731  the strongest red-over-green cast
+    assert ratio(wide.exp()) > 1.6 > ratio(draw_jitter(1000, torch.Generator().manual_seed(0))["white"])
+    x = images(4)
+    torch.testing.assert_close(jitter(x, 7, log_white=0.1), jitter(x, 7))  # the default range is 0.1
+    assert not torch.equal(jitter(x, 7, log_white=0.3), jitter(x, 7))
+    with pytest.raises(ValueError, match="photometric_white"):
+        TrainConfig(stage="post", photometric_white=-0.1)
 
 
 def test_training_jitters_the_chosen_share_of_images_and_never_depth():

@@ -24,11 +24,13 @@ MAX_NOISE = 0.03  # standard deviation, in units of the [0, 1] range
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights
 
 
-def draw_jitter(n: int, gen: torch.Generator) -> dict[str, Tensor]:
-    """Parameters for n images: gain, contrast, saturation, gamma, blur (n,); white (n, 3); noise (n,)."""
+def draw_jitter(n: int, gen: torch.Generator, log_white: float = LOG_WHITE) -> dict[str, Tensor]:
+    """Parameters for n images: gain, contrast, saturation, gamma, blur (n,); white (n, 3); noise (n,).
+
+    `log_white`: the white-balance gains are exp(U(-log_white, log_white)) per channel."""
     u = lambda lo, hi, *shape: lo + (hi - lo) * torch.rand(n, *shape, generator=gen)  # noqa: E731
     return {"gain": u(-LOG_GAIN, LOG_GAIN).exp(), "contrast": u(-LOG_CONTRAST, LOG_CONTRAST).exp(),
-            "saturation": u(*SATURATION), "white": u(-LOG_WHITE, LOG_WHITE, 3).exp(),
+            "saturation": u(*SATURATION), "white": u(-log_white, log_white, 3).exp(),
             "gamma": u(-LOG_GAMMA, LOG_GAMMA).exp(), "blur": u(0, MAX_BLUR), "noise": u(0, MAX_NOISE)}
 
 
@@ -67,7 +69,7 @@ def apply_jitter(images: Tensor, p: dict[str, Tensor], gen: torch.Generator | No
     return x.clamp(0, 1)
 
 
-def jitter(images: Tensor, seed: int) -> Tensor:
+def jitter(images: Tensor, seed: int, log_white: float = LOG_WHITE) -> Tensor:
     """images (B, 3, H, W) in [0, 1] -> each with its own random photometric change (fixed by seed)."""
     gen = torch.Generator().manual_seed(seed % 2**63)
-    return apply_jitter(images, draw_jitter(images.shape[0], gen), gen)
+    return apply_jitter(images, draw_jitter(images.shape[0], gen, log_white), gen)
