@@ -43,6 +43,7 @@ from .checkpoint import (
 from .codecs import DepthCodec, make_image_codec
 from .config import ModelConfig, SamplingConfig, get_preset, upgrade_keys
 from .data.loader import make_loader
+from .data.photometric import LOG_WHITE, jitter
 from .distributed import (
     all_finite, close_distributed, mean_over_ranks, setup_distributed, shard_model, sync_context, use_bf16,
 )
@@ -72,7 +73,7 @@ class TrainConfig:
     sparse_prob: float = 1.0  # fraction of samples passed through the sensor (1: all, 0: dense)
     no_depth_prob: float = 0.0  # fraction of samples whose depth is withheld (image-only)
     photometric: float = 0.0  # fraction of samples whose image gets a random photometric jitter (sim-to-real)
-    photometric_white: float = 0.1  # the jitter's white-balance gains: exp(U(-w, w)) per channel
+    photometric_white: float = LOG_WHITE  # the jitter's white-balance gains: exp(U(-w, w)) per channel
     augment: bool = False
     workers: int = 0
     # optimisation
@@ -192,8 +193,6 @@ def supervise(batch: dict, cfg: TrainConfig, rng: Draws, step: int) -> dict:
     withheld = (rng.rand(n) < cfg.no_depth_prob).view(n, 1, 1, 1)
     batch = dict(batch, depth=depth * ~withheld, valid_mask=valid & ~withheld)
     if cfg.photometric > 0:
-        from .data.photometric import jitter
-
         pick = (rng.rand(n) < cfg.photometric).view(n, 1, 1, 1)
         batch["image"] = torch.where(pick, jitter(batch["image"], mix_seed(seed, 1, stride=2), cfg.photometric_white), batch["image"])
     return batch
