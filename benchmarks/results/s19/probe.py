@@ -3,7 +3,7 @@
     python benchmarks/results/s19/probe.py MODEL [VARIANT ...] [--real-only]
 
 VARIANT: resR (run at R px instead of the trained grid), auto (global 1-99 % contrast stretch), gw (grey-world white
-balance), gwauto (both), bright (x 1.5). Prints AbsRel (delta1) on realdata and on data/mixval96 (all pixels), 1 step;
+balance), gwauto (both), bright (x 1.5), soft96 (through 96 x 96 px and back: 96-px detail). Prints AbsRel (delta1) on realdata and on data/mixval96 (all pixels), 1 step;
 --real-only skips the synthetic split.
 """
 import sys
@@ -27,11 +27,18 @@ def gw(img):
     return np.clip(x * (m.mean() / np.maximum(m, 1)), 0, 255).astype(np.uint8)
 
 
+def soft(img, side=96):
+    """The photo through a side x side square and back: the detail a 96-px grid sees, at the original size."""
+    from PIL import Image
+    small = Image.fromarray(img).resize((side, side), Image.BILINEAR, reducing_gap=None)
+    return np.asarray(small.resize((img.shape[1], img.shape[0]), Image.BILINEAR))
+
+
 def bright(img):
     return np.clip(img.astype(np.float32) * 1.5, 0, 255).astype(np.uint8)
 
 
-TRANSFORMS = {"none": lambda i: i, "auto": auto, "gw": gw, "gwauto": lambda i: auto(gw(i)), "bright": bright}
+TRANSFORMS = {"none": lambda i: i, "auto": auto, "gw": gw, "gwauto": lambda i: auto(gw(i)), "bright": bright, "soft96": soft}
 args = [a for a in sys.argv[1:] if a != "--real-only"]
 benches = [("realdata", None)] + ([] if "--real-only" in sys.argv else [("synth", "data/mixval96")])
 pipe = Pipeline.from_pretrained(args[0])
