@@ -4,7 +4,8 @@
 
 Cast of an image: log(channel mean / mean of the three channel means); printed as R-G and R-B. For the split: the
 50/95/99th percentiles of R-G, the share of images as red as the slambook2 ch5 room (R-G > 0.35 and R-B > 0.3) by
-family, and the same after `jitter` at white-balance ranges 0.1 (the default), 0.3 and 0.5. Then every realdata frame.
+family, and the same after `jitter` at white-balance ranges 0.1 (the default), 0.3 and 0.5; the 5/50/95th percentiles of
+the mean luma of the rendered rooms. Then every realdata frame with its mean luma.
 """
 import collections
 import sys
@@ -16,7 +17,7 @@ import torch
 sys.path.insert(0, "benchmarks")
 from families import families  # noqa: E402
 from mofo.data.benchmarks import open_benchmark  # noqa: E402
-from mofo.data.photometric import jitter  # noqa: E402
+from mofo.data.photometric import LUMA, jitter  # noqa: E402
 
 
 def casts(x):
@@ -41,8 +42,12 @@ for label, images in [("as rendered", x)] + [(f"jitter, white {w}", jitter(x, 0,
     share = ", ".join(f"{f} {by[f] / names.count(f):.2f}" for f in sorted(set(names)))
     print(f"{label:18s} R-G p50/p95/p99 {pct[0]:.3f} / {pct[1]:.3f} / {pct[2]:.3f}; as red as ch5: "
           f"{red(c).float().mean():.3f} ({share})")
+luma = torch.einsum("bchw,c->b", x, x.new_tensor(LUMA)) / x[0, 0].numel()
+rooms = luma[[n == "room" for n in names]].numpy()
+print("rooms' mean luma p5/p50/p95", " / ".join(f"{v:.3f}" for v in np.percentile(rooms, [5, 50, 95])))
 real = open_benchmark("realdata")
 for i in range(len(real)):
     s = real[i]
     c = casts(s["image"][None])[0]
-    print(f"{s['key']:50s} R-G {c[0]:+.3f}  R-B {c[1]:+.3f}")
+    y = torch.einsum("chw,c->", s["image"], s["image"].new_tensor(LUMA)) / s["image"][0].numel()
+    print(f"{s['key']:50s} R-G {c[0]:+.3f}  R-B {c[1]:+.3f}  luma {y:.3f}")
