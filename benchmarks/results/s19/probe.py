@@ -3,12 +3,13 @@
     python benchmarks/results/s19/probe.py MODEL [VARIANT ...] [--real-only]
 
 VARIANT: resR (run at R px instead of the trained grid), auto (global 1-99 % contrast stretch), gw (grey-world white
-balance), gwauto (both), bright (x 1.5), soft96 (through 96 x 96 px and back: 96-px detail). Prints AbsRel (delta1) on realdata and on data/mixval96 (all pixels), 1 step;
---real-only skips the synthetic split.
+balance), gwauto (both), bright (x 1.5), soft96 (through 96 x 96 px and back: 96-px detail). Prints AbsRel (delta1) on
+realdata and on data/mixval96 (all pixels), 1 step; --real-only skips the synthetic split.
 """
 import sys
 
 import numpy as np
+from PIL import Image
 
 from mofo.data.benchmarks import open_benchmark
 from mofo.evaluate import evaluate
@@ -29,7 +30,6 @@ def gw(img):
 
 def soft(img, side=96):
     """The photo through a side x side square and back: the detail a 96-px grid sees, at the original size."""
-    from PIL import Image
     small = Image.fromarray(img).resize((side, side), Image.BILINEAR, reducing_gap=None)
     return np.asarray(small.resize((img.shape[1], img.shape[0]), Image.BILINEAR))
 
