@@ -1,5 +1,5 @@
 """Are red or dark rendered rooms hard? AbsRel of per-image CSVs of the mix test split on the indoor images as red as
-the slambook2 ch5 room (R-G > 0.35 and R-B > 0.3, `casts.py`), as dark (mean luma < 0.3), and both (luma < 0.33).
+the slambook2 ch5 room (`casts.red`), as dark (mean luma < 0.3), and both (luma < 0.33).
 
     python benchmarks/results/s20/subsets.py NAME=eval.csv ...     (CSVs of `mofo eval --benchmark synth --root data/mix64`)
 """
@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
-sys.path.insert(0, "benchmarks")
+sys.path[:0] = ["benchmarks", str(Path(__file__).parent)]
+from casts import casts, mean_luma, red  # noqa: E402
 from families import families  # noqa: E402
 from mofo.data.benchmarks import open_benchmark  # noqa: E402
-from mofo.data.photometric import LUMA  # noqa: E402
 
 root = Path("data/mix64")
 family, split = families(root), open_benchmark("synth", root)
@@ -22,9 +21,8 @@ scores = {name: {r["key"]: float(r["abs_rel"]) for r in csv.DictReader(open(path
 rows = []
 for i in range(len(split)):
     s = split[i]
-    c = s["image"].mean((1, 2)).clamp_min(1e-4).log()
-    luma = float(torch.einsum("chw,c->", s["image"], s["image"].new_tensor(LUMA)) / s["image"][0].numel())
-    rows.append((s["key"], family[s["key"]], float(c[0] - c[1]) > 0.35 and float(c[0] - c[2]) > 0.3, luma))
+    x = s["image"][None]
+    rows.append((s["key"], family[s["key"]], bool(red(casts(x))[0]), float(mean_luma(x)[0])))
 for fam in ("room", "open indoor"):
     groups = {"all": [r for r in rows if r[1] == fam]}
     groups |= {"red": [r for r in groups["all"] if r[2]], "dark": [r for r in groups["all"] if r[3] < 0.3],
